@@ -1,0 +1,4 @@
+// Backend contracts: the interfaces every stage uses and every backend implements.
+export type * from "./stream.js";
+export type * from "./catalog.js";
+export type * from "./object-store.js";

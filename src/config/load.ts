@@ -1,0 +1,216 @@
+// Loads tributary.yaml: YAML with line numbers, ${ENV} interpolation, schema validation and cross-checks.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { LineCounter, isMap, isNode, parseDocument, type Document } from "yaml";
+import { z } from "zod";
+import { TributaryError } from "../errors.js";
+import { configSchema, type PipelineConfig } from "./schema.js";
+import { resolvePipeline, sha256Hex, type Pipeline } from "./pipeline.js";
+
+/** The config file name looked for in a project folder. */
+export const CONFIG_FILE = "tributary.yaml";
+
+/** Finds the config file for a project folder or a file path. */
+export function findConfigFile(target = "."): string {
+  const path = resolve(target);
+  if (existsSync(path) && statSync(path).isFile()) return path;
+  const file = join(path, CONFIG_FILE);
+  if (!existsSync(file)) {
+    throw new TributaryError("TRB_CONFIG_NOT_FOUND", `No ${CONFIG_FILE} in ${path}; run \`tributary init ${target}\`.`);
+  }
+  return file;
+}
+
+/**
+ * Loads and validates a pipeline.
+ * @example const pipeline = loadPipeline("examples/flights");
+ */
+export function loadPipeline(target = ".", env: NodeJS.ProcessEnv = process.env): Pipeline {
+  const file = findConfigFile(target);
+  const config = parseConfigText(readFileSync(file, "utf8"), file, env);
+  return resolvePipeline(config, dirname(file));
+}
+
+/** Parses and validates config text; errors name the file, line and the fix. */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): PipelineConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    const pos = lineCounter.linePos(err.pos[0]);
+    throw configError(file, pos.line, `YAML syntax: ${err.message.split("\n")[0]}`);
+  }
+  const where = (path: readonly PropertyKey[]): number => lineOf(doc, lineCounter, path);
+  const raw = interpolate(doc.toJS() ?? {}, env, file, where);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw configError(file, where(issue.path), describeIssue(issue, raw));
+  }
+  crossCheck(parsed.data, file, where);
+  return parsed.data;
+}
+
+function configError(file: string, line: number, what: string): TributaryError {
+  return new TributaryError("TRB_CONFIG_INVALID", `${file}:${line}: ${what}`, {
+    details: { file, line },
+  });
+}
+
+function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): number {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+    // A map key: find the pair so the line is that of the key itself.
+    const parent = doc.getIn(path.slice(0, n - 1) as unknown[], true);
+    if (n > 0 && isMap(parent)) {
+      const pair = parent.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === path[n - 1]);
+      if (pair && isNode(pair.key) && pair.key.range) return counter.linePos(pair.key.range[0]).line;
+    }
+  }
+  return 1;
+}
+
+function interpolate(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  file: string,
+  where: (p: PropertyKey[]) => number,
+  path: PropertyKey[] = [],
+): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name];
+      if (v === undefined) throw configError(file, where(path), `environment variable ${name} is not set`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, file, where, [...path, i]));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, interpolate(v, env, file, where, [...path, k])]),
+    );
+  }
+  return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const at = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+  if (issue.code === "unrecognized_keys") {
+    const parentSchema = schemaAt(configSchema, issue.path);
+    const known = parentSchema ? Object.keys(parentSchema) : [];
+    const parts = issue.keys.map((k) => {
+      const near = nearest(k, known);
+      return near ? `unknown key \`${k}\` (did you mean \`${near}\`?)` : `unknown key \`${k}\``;
+    });
+    return `${at}: ${parts.join(", ")}; valid keys: ${known.join(", ")}`;
+  }
+  if (issue.code === "invalid_type" && valueAt(raw, issue.path) === undefined) {
+    return `${at}: missing required key`;
+  }
+  return `${at}: ${issue.message}`;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const p of path) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+  return v;
+}
+
+/** The shape (key → schema) of the object schema at a config path, for "did you mean". */
+function schemaAt(schema: z.ZodType, path: readonly PropertyKey[]): Record<string, unknown> | undefined {
+  let s: z.ZodType | undefined = schema;
+  for (const p of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(p)];
+    else if (s instanceof z.ZodRecord) s = s._zod.def.valueType as z.ZodType;
+    else if (s instanceof z.ZodArray) s = s._zod.def.element as z.ZodType;
+    else return undefined;
+  }
+  s = unwrap(s);
+  if (s instanceof z.ZodUnion) s = (s._zod.def.options as z.ZodType[]).map(unwrap).find((o) => o instanceof z.ZodObject);
+  return s instanceof z.ZodObject ? (s.shape as Record<string, unknown>) : undefined;
+}
+
+function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
+  let cur = s;
+  for (let i = 0; i < 10 && cur; i++) {
+    const def = cur._zod.def as { innerType?: z.ZodType; in?: z.ZodType };
+    if (def.innerType) cur = def.innerType;
+    else if (def.in) cur = def.in;
+    else break;
+  }
+  return cur;
+}
+
+/** The candidate closest to `word` by edit distance, if close enough to be a likely typo. */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) [best, bestDist] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+function crossCheck(config: PipelineConfig, file: string, where: (p: PropertyKey[]) => number): void {
+  const streams = Object.keys(config.streams);
+  const fail = (path: PropertyKey[], what: string, names: string[] = []): never => {
+    const value = String(valueAt(config, path) ?? "");
+    const near = nearest(value, names);
+    throw configError(file, where(path), `${path.join(".")}: ${what}${near ? ` (did you mean \`${near}\`?)` : ""}`);
+  };
+  for (const [name, s] of Object.entries(config.streams)) {
+    if (s.format === "segment" && Object.keys(s.fields).length > 0) {
+      fail(["streams", name, "fields"], "segment streams have fixed columns; remove `fields`");
+    }
+    const fields = Object.keys(s.fields);
+    for (const k of ["id_field", "time_field", "partition_key"] as const) {
+      const f = s[k];
+      if (f !== undefined && s.format === "json" && !fields.includes(f)) {
+        fail(["streams", name, k], `\`${f}\` is not a declared field`, fields);
+      }
+    }
+    const tf = s.time_field ? s.fields[s.time_field] : undefined;
+    if (tf !== undefined && (typeof tf === "string" ? tf : tf.type) !== "timestamp") {
+      fail(["streams", name, "time_field"], "the time field must have type `timestamp`");
+    }
+  }
+  const keyIds = new Set<string>();
+  config.keys.forEach((k, i) => {
+    if (keyIds.has(k.id)) fail(["keys", i, "id"], `duplicate key id \`${k.id}\``);
+    keyIds.add(k.id);
+    k.scopes.forEach((scope, j) => {
+      const m = /^write:([a-z][a-z0-9_]*)$/.exec(scope);
+      if (m && !streams.includes(m[1]!)) fail(["keys", i, "scopes", j], `unknown stream \`${m[1]}\``, streams.map((s) => `write:${s}`));
+    });
+    if (k.segment_stream !== undefined) {
+      if (!streams.includes(k.segment_stream)) fail(["keys", i, "segment_stream"], "unknown stream", streams);
+      else if (config.streams[k.segment_stream]!.format !== "segment") {
+        fail(["keys", i, "segment_stream"], "that stream needs `format: segment`");
+      }
+    }
+    if (k.secret !== undefined && k.secret_sha256 !== undefined && sha256Hex(k.secret) !== k.secret_sha256) {
+      fail(["keys", i, "secret_sha256"], "does not match `secret`; keep one of the two");
+    }
+  });
+  config.replay.forEach((r, i) => {
+    if (!streams.includes(r.stream)) fail(["replay", i, "stream"], "unknown stream", streams);
+    const key = config.keys.find((k) => k.id === r.key);
+    if (!key) fail(["replay", i, "key"], "unknown key id", [...keyIds]);
+    else if (key.secret === undefined) fail(["replay", i, "key"], "the replay key needs `secret` (not only its hash)");
+  });
+}

@@ -1,0 +1,161 @@
+// Resolves a validated config into frozen plan data (columns, durations in ms, hashed keys) for the stages.
+import { createHash } from "node:crypto";
+import { isAbsolute, join } from "node:path";
+import {
+  parseDuration,
+  parseSize,
+  type FieldType,
+  type PipelineConfig,
+  type ReplayConfig,
+} from "./schema.js";
+
+/** A typed column of a dataset. */
+export interface Column {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly required: boolean;
+  readonly description?: string;
+}
+
+/** A stream as the stages see it. */
+export interface StreamPlan {
+  readonly name: string;
+  readonly format: "json" | "segment";
+  readonly description?: string;
+  /** Declared (or, for Segment, fixed) columns, in order. */
+  readonly fields: readonly Column[];
+  readonly idField: string | undefined;
+  readonly timeField: string | undefined;
+  readonly partitionKey: string | undefined;
+  readonly dedupWindowMs: number;
+  readonly dedupMaxIds: number;
+  readonly retainMs: number;
+}
+
+/** A key as the stages see it: only the hash of its secret, unless SigV4 needs the secret. */
+export interface KeyPlan {
+  readonly id: string;
+  readonly secretSha256: string;
+  /** Kept only when the config gave the secret: AWS SigV4 verification needs it. */
+  readonly secret: string | undefined;
+  readonly scopes: readonly string[];
+  readonly segmentStream: string | undefined;
+}
+
+/** The resolved pipeline: frozen data every stage reads. */
+export interface Pipeline {
+  readonly name: string;
+  /** Absolute project folder. */
+  readonly root: string;
+  /** Absolute folder of the embedded stream log and catalog. */
+  readonly dataDir: string;
+  /** Absolute folder of the lake. */
+  readonly lakeDir: string;
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimit: number;
+    readonly maxEventsPerRequest: number;
+    readonly maxEventSize: number;
+    readonly maxInflightBytes: number;
+  };
+  readonly streams: ReadonlyMap<string, StreamPlan>;
+  readonly keys: readonly KeyPlan[];
+  readonly lake: {
+    readonly flushMaxBytes: number;
+    readonly flushMaxAgeMs: number;
+    readonly compression: string;
+  };
+  readonly serve: {
+    readonly queryTimeoutMs: number;
+    readonly maxRows: number;
+    readonly memoryLimit: string;
+    readonly maxConcurrentQueries: number;
+  };
+  readonly replay: readonly ReplayConfig[];
+}
+
+/** Fixed columns of `format: segment` streams (the rest of a call is kept in `_extra`). */
+export const SEGMENT_FIELDS: readonly Column[] = Object.freeze([
+  { name: "type", type: "string", required: true, description: "track, identify, page, screen, group or alias" },
+  { name: "event", type: "string", required: false, description: "Event name of a track call" },
+  { name: "name", type: "string", required: false, description: "Page or screen name" },
+  { name: "user_id", type: "string", required: false, description: "Segment userId" },
+  { name: "anonymous_id", type: "string", required: false, description: "Segment anonymousId" },
+  { name: "properties", type: "json", required: false, description: "Event or page properties" },
+  { name: "traits", type: "json", required: false, description: "User traits" },
+  { name: "context", type: "json", required: false, description: "Segment context" },
+] satisfies Column[]);
+
+/** Resolves a validated config against its project folder. */
+export function resolvePipeline(config: PipelineConfig, root: string): Pipeline {
+  const abs = (p: string): string => (isAbsolute(p) ? p : join(root, p));
+  const streams = new Map<string, StreamPlan>();
+  for (const [name, s] of Object.entries(config.streams)) {
+    const fields: Column[] =
+      s.format === "segment"
+        ? [...SEGMENT_FIELDS]
+        : Object.entries(s.fields).map(([fname, f]) =>
+            typeof f === "string"
+              ? { name: fname, type: f, required: false }
+              : { name: fname, type: f.type, required: f.required, description: f.description },
+          );
+    streams.set(
+      name,
+      Object.freeze({
+        name,
+        format: s.format,
+        description: s.description,
+        fields: Object.freeze(fields),
+        idField: s.format === "segment" ? "messageId" : s.id_field,
+        timeField: s.format === "segment" ? "timestamp" : s.time_field,
+        partitionKey: s.partition_key,
+        dedupWindowMs: parseDuration(s.dedup_window),
+        dedupMaxIds: s.dedup_max_ids,
+        retainMs: parseDuration(s.retain),
+      }),
+    );
+  }
+  const keys = config.keys.map((k) =>
+    Object.freeze({
+      id: k.id,
+      secretSha256: k.secret_sha256 ?? sha256Hex(k.secret!),
+      secret: k.secret,
+      scopes: Object.freeze([...k.scopes]),
+      segmentStream: k.segment_stream,
+    }),
+  );
+  return Object.freeze({
+    name: config.name,
+    root,
+    dataDir: abs(config.data_dir),
+    lakeDir: abs(config.lake.location),
+    server: Object.freeze({
+      host: config.server.host,
+      port: config.server.port,
+      bodyLimit: parseSize(config.server.body_limit),
+      maxEventsPerRequest: config.server.max_events_per_request,
+      maxEventSize: parseSize(config.server.max_event_size),
+      maxInflightBytes: parseSize(config.server.max_inflight),
+    }),
+    streams,
+    keys: Object.freeze(keys),
+    lake: Object.freeze({
+      flushMaxBytes: parseSize(config.lake.flush.max_bytes),
+      flushMaxAgeMs: parseDuration(config.lake.flush.max_age),
+      compression: config.lake.compression,
+    }),
+    serve: Object.freeze({
+      queryTimeoutMs: parseDuration(config.serve.query_timeout),
+      maxRows: config.serve.max_rows,
+      memoryLimit: config.serve.memory_limit.replace("iB", "B"),
+      maxConcurrentQueries: config.serve.max_concurrent_queries,
+    }),
+    replay: Object.freeze([...config.replay]),
+  });
+}
+
+/** SHA-256 hex of a secret: how keys are stored at rest. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

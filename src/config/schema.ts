@@ -1,0 +1,266 @@
+// The one typed schema of tributary.yaml; JSON Schema and docs/reference/config.md are generated from it.
+import { z } from "zod";
+
+const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const DURATION = /^\d+(ms|s|m|h|d)$/;
+const SIZE = /^\d+(B|KiB|MiB|GiB)$/;
+
+/** A duration such as `500ms`, `10s`, `10m`, `1h`, `7d`. */
+export const duration = z
+  .string()
+  .regex(DURATION, "a duration such as 500ms, 10s, 10m, 1h or 7d")
+  .describe("A duration: a whole number followed by ms, s, m, h or d.");
+
+/** A byte size such as `512KiB` or `8MiB`. */
+export const byteSize = z
+  .string()
+  .regex(SIZE, "a size such as 512KiB, 8MiB or 1GiB")
+  .describe("A byte size: a whole number followed by B, KiB, MiB or GiB.");
+
+/** Column types an event field may declare. */
+export const FIELD_TYPES = ["string", "integer", "number", "boolean", "timestamp", "json"] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+const fieldSpec = z
+  .strictObject({
+    type: z
+      .enum(FIELD_TYPES)
+      .describe(
+        "Column type. `integer` is a 64-bit integer, `number` a double, `timestamp` an ISO-8601 string or epoch milliseconds stored as a UTC TIMESTAMP, `json` any JSON value kept as text.",
+      ),
+    required: z
+      .boolean()
+      .default(false)
+      .describe("When true, an event without this field goes to the dead-letter dataset."),
+    description: z.string().optional().describe("What the field means, shown in the catalog."),
+  })
+  .describe("A declared field of a stream's events.");
+
+const streamSpec = z
+  .strictObject({
+    format: z
+      .enum(["json", "segment"])
+      .default("json")
+      .describe(
+        "`json`: events are JSON objects with the declared `fields`. `segment`: events follow the Segment spec (track, identify, page...) and the columns are fixed.",
+      ),
+    description: z.string().optional().describe("What the stream carries, shown in the catalog."),
+    fields: z
+      .record(z.string().regex(NAME, "a lower_snake_case field name"), z.union([z.enum(FIELD_TYPES), fieldSpec]))
+      .default({})
+      .describe(
+        "Declared fields, name to type (or to `{type, required, description}`). They become typed columns; undeclared fields are kept in the `_extra` JSON column, never dropped.",
+      ),
+    id_field: z
+      .string()
+      .optional()
+      .describe(
+        "Field holding a unique event id used to deduplicate retries. Without it an id is generated (time-ordered UUIDv7); Segment's `messageId` is used for segment streams.",
+      ),
+    time_field: z
+      .string()
+      .optional()
+      .describe(
+        "Field holding the event time (a `timestamp` field). Without it, or when an event lacks it, the received time is the event time.",
+      ),
+    partition_key: z
+      .string()
+      .optional()
+      .describe("Field whose value orders events within a partition of the distributed stream."),
+    dedup_window: duration
+      .default("10m")
+      .describe("How long an event id is remembered to deduplicate retried requests."),
+    dedup_max_ids: z
+      .number()
+      .int()
+      .positive()
+      .default(1_000_000)
+      .describe(
+        "Upper bound of remembered ids per stream (bounds memory, ~100 B each); the window shrinks when more arrive.",
+      ),
+    retain: duration
+      .default("1h")
+      .describe(
+        "How long the stream keeps events after every consumer has passed them (for replay).",
+      ),
+  })
+  .describe("A stream of events: its schema, identity and retention.");
+
+const keySpec = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . -")
+      .describe("Public key id. For Kinesis/Firehose clients it is the AWS access key id."),
+    secret: z
+      .string()
+      .min(8)
+      .optional()
+      .describe(
+        "The secret itself. Prefer `${ENV_VAR}` over a literal; only needed for keys used by AWS SigV4 clients, which must know the secret to verify signatures. It is hashed at load and only SigV4 keeps it in memory.",
+      ),
+    secret_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters")
+      .optional()
+      .describe(
+        "SHA-256 (hex) of the secret, the form to keep in files (`tributary init` writes it). Enough for Bearer and Segment clients.",
+      ),
+    scopes: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(admin|write:(\*|[a-z][a-z0-9_]*)|read:(\*|[a-z0-9_]+\.(\*|[a-z][a-z0-9_]*)))$/,
+            "admin, write:<stream>, write:*, read:*, read:<layer>.* or read:<layer>.<name>",
+          ),
+      )
+      .min(1)
+      .describe(
+        "What the key may do: `write:<stream>` (or `write:*`) to send events, `read:<layer>.<name>` (or `read:raw.*`, `read:*`) to query datasets, `admin` for everything.",
+      ),
+    segment_stream: z
+      .string()
+      .optional()
+      .describe("Stream that receives this key's Segment-compatible calls (/v1/batch, /v1/track...)."),
+  })
+  .refine((k) => k.secret !== undefined || k.secret_sha256 !== undefined, {
+    message: "a key needs `secret` or `secret_sha256`",
+  })
+  .describe("An API key: id, secret and scopes.");
+
+const serverSpec = z
+  .strictObject({
+    host: z.string().default("0.0.0.0").describe("Address the HTTP server listens on."),
+    port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(8080)
+      .describe("HTTP port; `--port` or the PORT environment variable override it."),
+    body_limit: byteSize
+      .default("5MiB")
+      .describe("Largest request body accepted by the native and Kinesis endpoints (413 beyond)."),
+    max_events_per_request: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe("Most events accepted in one request (413 beyond)."),
+    max_event_size: byteSize
+      .default("1MiB")
+      .describe("Largest single event; larger ones are dead-lettered with the reason."),
+    max_inflight: byteSize
+      .default("64MiB")
+      .describe(
+        "Bytes of events accepted but not yet durable; past it requests get 503 with Retry-After instead of growing memory.",
+      ),
+  })
+  .describe("The HTTP server.");
+
+const lakeSpec = z
+  .strictObject({
+    location: z
+      .string()
+      .default("lake")
+      .describe("Folder of the lake, relative to the project folder (Hive-partitioned Parquet)."),
+    flush: z
+      .strictObject({
+        max_bytes: byteSize
+          .default("16MiB")
+          .describe("Land buffered events once they reach this size (like Firehose's buffer size)."),
+        max_age: duration
+          .default("10s")
+          .describe(
+            "Land buffered events once the oldest waited this long (like Firehose's buffer interval).",
+          ),
+      })
+      .default({ max_bytes: "16MiB", max_age: "10s" })
+      .describe("When the land stage writes buffered events to the lake."),
+    compression: z
+      .enum(["zstd", "snappy", "gzip", "uncompressed"])
+      .default("zstd")
+      .describe("Parquet compression codec."),
+  })
+  .describe("The data lake.");
+
+const serveSpec = z
+  .strictObject({
+    query_timeout: duration.default("30s").describe("Time limit of one SQL query."),
+    max_rows: z
+      .number()
+      .int()
+      .positive()
+      .default(100_000)
+      .describe("Most rows one query may return (413 beyond: add LIMIT)."),
+    memory_limit: byteSize.default("2GiB").describe("Memory the SQL engine may use."),
+    max_concurrent_queries: z
+      .number()
+      .int()
+      .positive()
+      .default(4)
+      .describe("Queries run at once; more wait in a queue of the same length, then get 429."),
+  })
+  .describe("The SQL endpoint.");
+
+const replaySpec = z
+  .strictObject({
+    stream: z.string().describe("Stream the replayed rows are sent to."),
+    key: z.string().describe("Id of the write key the replay sends with."),
+    sql: z
+      .string()
+      .describe(
+        "DuckDB SELECT producing the events, one column per field, in event-time order. `{{file:<package>/<path>}}` resolves a file inside an installed npm package; paths are relative to the project folder.",
+      ),
+    time_column: z.string().describe("Column of the SELECT that holds the event time."),
+    speed: z
+      .number()
+      .positive()
+      .default(3600)
+      .describe("Replay speed: seconds of event time per second of wall time (3600 = an hour/s)."),
+    batch_size: z.number().int().positive().default(1000).describe("Events per request at most."),
+  })
+  .describe("A replay of a table as a live stream, used by the demo and for load tests.");
+
+/** The whole of tributary.yaml. */
+export const configSchema = z
+  .strictObject({
+    name: z.string().default("tributary").describe("Name of the pipeline."),
+    data_dir: z
+      .string()
+      .default(".tributary")
+      .describe("Folder of the embedded stream log and catalog, relative to the project folder."),
+    server: serverSpec.default(serverSpec.parse({})),
+    streams: z
+      .record(z.string().regex(NAME, "a lower_snake_case stream name"), streamSpec)
+      .describe("Streams of events, by name. Each becomes `raw.<name>` and `dlq.<name>`."),
+    keys: z.array(keySpec).default([]).describe("API keys."),
+    lake: lakeSpec.default(lakeSpec.parse({})),
+    serve: serveSpec.default(serveSpec.parse({})),
+    replay: z.array(replaySpec).default([]).describe("Replays started by `tributary up`."),
+  })
+  .describe("A Tributary pipeline (tributary.yaml).");
+
+/** tributary.yaml as written, after defaults. */
+export type PipelineConfig = z.output<typeof configSchema>;
+export type StreamConfig = z.output<typeof streamSpec>;
+export type KeyConfig = z.output<typeof keySpec>;
+export type ReplayConfig = z.output<typeof replaySpec>;
+export type FieldSpec = z.output<typeof fieldSpec>;
+
+/** Milliseconds of a duration string. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!m) throw new Error(`not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms"];
+  return Number(m[1]) * unit;
+}
+
+/** Bytes of a size string. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)(B|KiB|MiB|GiB)$/.exec(text);
+  if (!m) throw new Error(`not a size: ${text}`);
+  const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as "B"];
+  return Number(m[1]) * unit;
+}

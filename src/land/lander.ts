@@ -1,0 +1,245 @@
+// Lands one stream into one dataset: buffer, write Parquet, commit files and stream positions together.
+import { randomUUID } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { CatalogStore, FileEntry, ObjectStore, Stream } from "../backends/contracts/index.js";
+import { TributaryError, isTributaryError } from "../errors.js";
+import { datasetPrefix, type DatasetDef, type ParquetWriter } from "../lake/index.js";
+import { metrics } from "../telemetry.js";
+
+/** Consumer name of the land stage in stream positions. */
+export const LAND_CONSUMER = "land";
+
+/** What a Lander needs. */
+export interface LanderOptions {
+  readonly stream: Stream;
+  readonly catalog: CatalogStore;
+  readonly lake: ObjectStore;
+  readonly writer: ParquetWriter;
+  readonly streamName: string;
+  readonly dataset: DatasetDef;
+  readonly flushMaxBytes: number;
+  readonly flushMaxAgeMs: number;
+  readonly compression: string;
+  /** Local folder for NDJSON and Parquet being written (same file system as a local lake). */
+  readonly stagingDir: string;
+  readonly log: Logger;
+  /** Most records read per call. */
+  readonly readBatch?: number;
+}
+
+interface HourStats {
+  rows: number;
+  min: number;
+  max: number;
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * Consumes a stream from the position stored in the catalog and commits Parquet files with the
+ * position they reach in one catalog transaction. A crash before the commit leaves orphan files
+ * (deleted at the next start) and the old position (the events are read again): nothing is lost
+ * or landed twice.
+ */
+export class Lander {
+  readonly #o: LanderOptions;
+  #lines: string[] = [];
+  #bytes = 0;
+  #hours = new Map<number, HourStats>();
+  #firstBufferedAt = 0;
+  /** Position stored in the catalog (0 = nothing landed yet). */
+  #committed = 0;
+  /** Next position to read. */
+  #next = 1;
+  #waiters: { target: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #stopping = false;
+  #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  #failures = 0;
+
+  constructor(options: LanderOptions) {
+    this.#o = options;
+  }
+
+  /** Position up to which events are committed (exclusive). */
+  get committed(): number {
+    return Math.max(this.#committed, 1);
+  }
+
+  /** Restores the position, removes orphan files, and starts consuming. */
+  async start(): Promise<void> {
+    const o = this.#o;
+    await o.stream.register(o.streamName, LAND_CONSUMER);
+    this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, 0);
+    this.#next = Math.max(this.#committed, 1);
+    await rm(o.stagingDir, { recursive: true, force: true });
+    await this.#removeOrphans();
+    this.#loop = this.#run();
+  }
+
+  /** Resolves once every event appended before the call is committed to the lake. */
+  async flush(): Promise<void> {
+    const target = await this.#o.stream.end(this.#o.streamName);
+    if (this.committed >= target) return;
+    await new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ target, resolve, reject });
+      this.#abort.abort();
+    });
+  }
+
+  /** Lands what is buffered and stops. Call `flush()` first to land everything acknowledged. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#abort.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const o = this.#o;
+    const max = o.readBatch ?? 20_000;
+    while (!this.#stopping || this.#lines.length > 0) {
+      try {
+        if (this.#stopping) {
+          await this.#land();
+          break;
+        }
+        const urgent = this.#waiters.length > 0;
+        const age = this.#lines.length > 0 ? Date.now() - this.#firstBufferedAt : 0;
+        const waitMs = urgent ? 0 : this.#lines.length > 0 ? Math.max(0, o.flushMaxAgeMs - age) : 1000;
+        if (this.#abort.signal.aborted) this.#abort = new AbortController();
+        const records = await o.stream.read(o.streamName, this.#next, { max, waitMs, signal: this.#abort.signal });
+        for (const r of records) {
+          if (this.#lines.length === 0) this.#firstBufferedAt = Date.now();
+          this.#lines.push(r.data);
+          this.#bytes += r.data.length + 1;
+          const bucket = Math.floor(r.time / HOUR);
+          const h = this.#hours.get(bucket);
+          if (h) {
+            h.rows++;
+            if (r.time < h.min) h.min = r.time;
+            if (r.time > h.max) h.max = r.time;
+          } else this.#hours.set(bucket, { rows: 1, min: r.time, max: r.time });
+          this.#next = r.seq + 1;
+        }
+        if (records.length > 0) metrics.landReceived.inc({ dataset: this.#name() }, records.length);
+        const full = this.#bytes >= o.flushMaxBytes;
+        const old = this.#lines.length > 0 && Date.now() - this.#firstBufferedAt >= o.flushMaxAgeMs;
+        const drained = records.length < max;
+        if (full || old || (this.#waiters.length > 0 && drained)) await this.#land();
+        if (this.#waiters.length > 0 && drained && this.#lines.length === 0) this.#settleWaiters();
+        this.#failures = 0;
+      } catch (e) {
+        this.#failures++;
+        metrics.landErrors.inc({ dataset: this.#name() });
+        if (isTributaryError(e, "TRB_CATALOG_CONFLICT")) {
+          // Another lander committed this range: drop the buffer and continue from its position.
+          o.log.info({ dataset: this.#name(), err: e.message }, "position moved by another lander; re-reading");
+          this.#resetBuffer();
+          this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, 0);
+          this.#next = Math.max(this.#committed, 1);
+          continue;
+        }
+        o.log.error({ dataset: this.#name(), err: e }, "landing failed; the events stay in the stream and will be retried");
+        if (this.#stopping && this.#failures >= 3) {
+          for (const w of this.#waiters.splice(0)) w.reject(e);
+          break;
+        }
+        await sleep(Math.min(30_000, 200 * 2 ** Math.min(this.#failures, 8)));
+      }
+    }
+    this.#settleWaiters();
+  }
+
+  /** Writes the buffer as Parquet and commits it with the stream position. */
+  async #land(): Promise<void> {
+    const o = this.#o;
+    if (this.#lines.length === 0) {
+      // Nothing buffered, but the position may have moved past records of no interest (none today).
+      return;
+    }
+    const batchId = randomUUID();
+    const ndjson = join(o.stagingDir, `${batchId}.ndjson`);
+    const outDir = join(o.stagingDir, batchId);
+    await mkdir(o.stagingDir, { recursive: true });
+    try {
+      await writeFile(ndjson, this.#lines.join("\n") + "\n");
+      let written;
+      try {
+        written = await o.writer.writeByEventHour(ndjson, o.dataset.columns, outDir, o.compression);
+      } catch (e) {
+        throw new TributaryError("TRB_LAND_WRITE_FAILED", `writing Parquet for ${this.#name()} failed: ${(e as Error).message}`, { cause: e });
+      }
+      const prefix = datasetPrefix(o.dataset.ref);
+      const files: FileEntry[] = [];
+      for (const w of written) {
+        const key = prefix + w.relative;
+        const { bytes } = await o.lake.putFile(key, w.localPath);
+        const dt = w.partition.dt!;
+        const hour = Number(w.partition.hour);
+        const stats = this.#hours.get(Math.floor(Date.parse(`${dt}T00:00:00Z`) / HOUR) + hour);
+        files.push({
+          path: key,
+          partition: w.partition,
+          rows: stats?.rows ?? 0,
+          bytes,
+          minTime: stats?.min ?? null,
+          maxTime: stats?.max ?? null,
+        });
+      }
+      const rows = this.#lines.length;
+      await o.catalog.commit({
+        dataset: o.dataset.ref,
+        add: files,
+        positions: [{ consumer: LAND_CONSUMER, stream: o.streamName, partition: 0, from: this.#committed, to: this.#next }],
+        summary: `land ${rows} events from ${o.streamName} [${this.committed}, ${this.#next})`,
+      });
+      this.#committed = this.#next;
+      metrics.landEmitted.inc({ dataset: this.#name() }, rows);
+      metrics.landFiles.inc({ dataset: this.#name() }, files.length);
+      this.#resetBuffer();
+      await o.stream.commit(o.streamName, LAND_CONSUMER, this.#committed);
+      await o.stream.trim(o.streamName);
+      this.#settleWaiters();
+    } finally {
+      await rm(ndjson, { force: true });
+      await rm(outDir, { recursive: true, force: true });
+    }
+  }
+
+  #settleWaiters(): void {
+    const done = this.#waiters.filter((w) => w.target <= this.committed || (this.#stopping && this.#lines.length === 0));
+    this.#waiters = this.#waiters.filter((w) => !done.includes(w));
+    for (const w of done) w.resolve();
+  }
+
+  #resetBuffer(): void {
+    this.#lines = [];
+    this.#bytes = 0;
+    this.#hours = new Map();
+  }
+
+  /** Deletes lake files of this dataset that no commit registered (left by a crash before commit). */
+  async #removeOrphans(): Promise<void> {
+    const o = this.#o;
+    const live = await o.catalog.livePaths();
+    const objects = await o.lake.list(datasetPrefix(o.dataset.ref));
+    let removed = 0;
+    for (const obj of objects) {
+      if (!live.has(obj.key)) {
+        await o.lake.delete(obj.key);
+        removed++;
+      }
+    }
+    if (removed > 0) o.log.info({ dataset: this.#name(), removed }, "removed uncommitted files left by an earlier crash");
+  }
+
+  #name(): string {
+    return `${this.#o.dataset.ref.layer}.${this.#o.dataset.ref.name}`;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,74 @@
+// The Fastify server shared by every role: body parsing, coded errors, health and metrics routes.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { TributaryError } from "../errors.js";
+import { metrics, registry } from "../telemetry.js";
+
+/** Content types whose bodies reach handlers as text; each route parses what it accepts. */
+const TEXT_TYPES = [
+  "application/json",
+  "application/x-ndjson",
+  "application/ndjson",
+  "application/jsonl",
+  "application/x-amz-json-1.1",
+  "text/plain",
+];
+
+/**
+ * Creates the HTTP server with Tributary's conventions: every error is
+ * `{ "error": { "code", "message" } }` with its status (and Retry-After on 429/503).
+ */
+export function createHttpServer(options: { log: Logger; bodyLimit: number; isReady: () => boolean }): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    // Per-request lines would dominate the log at ingest rates; errors are logged by the handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit,
+    return503OnClosing: true,
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(TEXT_TYPES, { parseAs: "string" }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((error: FastifyError | TributaryError, req, reply) => {
+    const err = toTributaryError(error);
+    metrics.collectErrors.inc({ code: err.code });
+    if (err.status >= 500 && err.code !== "TRB_COLLECT_OVERLOADED" && err.code !== "TRB_HTTP_SHUTTING_DOWN") {
+      req.log.error({ err: error, url: req.url }, "request failed");
+    }
+    if (err.retryAfter !== undefined) void reply.header("Retry-After", String(err.retryAfter));
+    void reply.code(err.status).send(err.toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const err = new TributaryError("TRB_HTTP_NOT_FOUND", `No route ${req.method} ${req.url}; see docs/reference/http-api.md.`);
+    void reply.code(404).send(err.toBody());
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) =>
+    options.isReady() ? { status: "ready" } : reply.code(503).header("Retry-After", "1").send({ status: "starting or stopping" }),
+  );
+  app.get("/metrics", async (_req, reply) => {
+    void reply.header("Content-Type", registry.contentType);
+    return registry.metrics();
+  });
+  return app;
+}
+
+/** Maps Fastify's own errors to coded ones. */
+function toTributaryError(error: FastifyError | TributaryError): TributaryError {
+  if (error instanceof TributaryError) return error;
+  switch (error.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new TributaryError("TRB_HTTP_BODY_TOO_LARGE", undefined, { cause: error });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new TributaryError("TRB_HTTP_UNSUPPORTED_MEDIA_TYPE", undefined, { cause: error });
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new TributaryError("TRB_HTTP_BAD_REQUEST", error.message, { cause: error });
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new TributaryError("TRB_HTTP_BAD_REQUEST", error.message, { cause: error });
+  }
+  return new TributaryError("TRB_INTERNAL", undefined, { cause: error });
+}

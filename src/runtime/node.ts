@@ -1,0 +1,127 @@
+// Wires every stage into one process (`tributary up`): backends, collect, land, serve, replay.
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { pino, type Logger } from "pino";
+import { openEmbeddedBackends, type Backends } from "../backends/registry.js";
+import { describeCatalog } from "../catalog/index.js";
+import { Collector, deadLetterStream, registerCollectRoutes, registerKinesisRoutes } from "../collect/index.js";
+import type { Pipeline } from "../config/index.js";
+import { TributaryError } from "../errors.js";
+import { KeyRing, allows, bearerSecret } from "../govern/index.js";
+import { LandStage } from "../land/index.js";
+import { QueryEngine, registerServeRoutes } from "../serve/index.js";
+import { createHttpServer } from "./http.js";
+import { Replayer } from "./replay.js";
+
+/** Options of a running node. */
+export interface NodeOptions {
+  /** Port to listen on (0 = any free port); default: the pipeline's. */
+  readonly port?: number;
+  readonly host?: string;
+  readonly log?: Logger;
+  /** Start the pipeline's replays (default true). */
+  readonly replay?: boolean;
+  /** Override every replay's speed. */
+  readonly speed?: number;
+}
+
+/** A running Tributary process with every role. */
+export interface RunningNode {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly backends: Backends;
+  readonly log: Logger;
+  /** Resolves once everything acknowledged before the call is committed to the lake. */
+  flush(): Promise<void>;
+  /** Stops intake, lands what is buffered, closes everything. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts every stage of a pipeline in this process on the embedded backends.
+ * @example const node = await startNode(loadPipeline("examples/flights"), { port: 0 });
+ */
+export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): Promise<RunningNode> {
+  const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
+  const backends = openEmbeddedBackends(pipeline.dataDir, pipeline.lakeDir);
+  let ready = false;
+  for (const plan of pipeline.streams.values()) {
+    const settings = { dedupWindowMs: plan.dedupWindowMs, dedupMaxIds: plan.dedupMaxIds, retainMs: plan.retainMs };
+    await backends.stream.open({ name: plan.name, ...settings });
+    await backends.stream.open({ name: deadLetterStream(plan.name), ...settings });
+  }
+  const land = await LandStage.start(pipeline, backends, log);
+  const engine = await QueryEngine.create({
+    catalog: backends.catalog,
+    lake: backends.lake,
+    lakeDir: pipeline.lakeDir,
+    tempDir: join(pipeline.dataDir, "duckdb-tmp"),
+    memoryLimit: pipeline.serve.memoryLimit,
+    maxRows: pipeline.serve.maxRows,
+    timeoutMs: pipeline.serve.queryTimeoutMs,
+    maxConcurrent: pipeline.serve.maxConcurrentQueries,
+  });
+  const keys = new KeyRing(pipeline.keys);
+  const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
+  const app = createHttpServer({ log, bodyLimit: pipeline.server.bodyLimit, isReady: () => ready });
+  const deps = { collector, keys, ...pipeline.server };
+  registerCollectRoutes(app, deps);
+  registerKinesisRoutes(app, deps);
+  registerServeRoutes(app, { engine, keys });
+
+  const admin = (authorization: string | undefined): void => {
+    const secret = bearerSecret(authorization);
+    if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
+    keys.authorize(keys.bySecret(secret), { kind: "admin" });
+  };
+  app.post("/v1/flush", async (req) => {
+    admin(req.headers.authorization);
+    const started = Date.now();
+    await land.flush();
+    return { flushed: true, snapshot: await backends.catalog.latestSnapshot(), ms: Date.now() - started };
+  });
+  app.get("/v1/catalog", async (req) => {
+    const secret = bearerSecret(req.headers.authorization);
+    if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
+    const key = keys.bySecret(secret);
+    const summary = await describeCatalog(backends.catalog);
+    return { ...summary, datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })) };
+  });
+  app.get("/", async () => ({
+    name: pipeline.name,
+    streams: [...pipeline.streams.keys()],
+    endpoints: ["POST /v1/streams/{stream}/events", "POST /v1/query", "GET /v1/catalog", "POST /v1/flush", "GET /metrics"],
+    docs: "docs/reference/http-api.md",
+  }));
+
+  const address = await app.listen({ port: options.port ?? pipeline.server.port, host: options.host ?? pipeline.server.host });
+  const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
+  ready = true;
+
+  const replayers: Replayer[] = [];
+  if (options.replay !== false) {
+    for (const r of pipeline.replay) {
+      const key = pipeline.keys.find((k) => k.id === r.key)!;
+      const replayer = new Replayer({ ...r, speed: options.speed ?? r.speed, url, secret: key.secret!, root: pipeline.root, log });
+      replayers.push(replayer);
+      replayer.start();
+    }
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      ready = false;
+      for (const r of replayers) await r.stop();
+      collector.stop();
+      await app.close();
+      await land.flush().catch((e: unknown) => log.error({ err: e }, "final flush failed; events stay in the stream"));
+      await land.stop();
+      engine.close();
+      await backends.stream.close();
+      await backends.catalog.close();
+    })());
+
+  return { url, app, backends, log, flush: () => land.flush(), stop };
+}
+

@@ -1,0 +1,234 @@
+// Read-only SQL over the latest catalog snapshot: DuckDB views over committed files, sandboxed and limited.
+import { mkdirSync } from "node:fs";
+import {
+  DuckDBInstance,
+  JsonDuckDBValueConverter,
+  type DuckDBConnection,
+  type Json,
+} from "@duckdb/node-api";
+import type { CatalogStore, DatasetInfo, ObjectStore } from "../backends/contracts/index.js";
+import { TributaryError, isTributaryError } from "../errors.js";
+import { quoteString } from "../lake/index.js";
+import { metrics } from "../telemetry.js";
+import { guardSql } from "./sql-guard.js";
+
+/** A query result as the HTTP API returns it. */
+export interface QueryResult {
+  readonly columns: { name: string; type: string }[];
+  readonly rows: Json[][];
+  readonly snapshot: number;
+}
+
+/** Limits and places of a QueryEngine. */
+export interface QueryEngineOptions {
+  readonly catalog: CatalogStore;
+  readonly lake: ObjectStore;
+  /** Folder DuckDB may read: the lake root. */
+  readonly lakeDir: string;
+  /** Folder for DuckDB's spill files. */
+  readonly tempDir: string;
+  readonly memoryLimit: string;
+  readonly maxRows: number;
+  readonly timeoutMs: number;
+  readonly maxConcurrent: number;
+}
+
+const INTEGER_TYPES = new Set(["BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT"]);
+
+/**
+ * Serves SQL over catalog datasets. The DuckDB instance may read only the lake folder, cannot load
+ * extensions, and its configuration is locked; every statement also passes the SQL guard.
+ *
+ * @example
+ * const engine = await QueryEngine.create({ ... });
+ * const { columns, rows } = await engine.query("SELECT count(*) FROM raw.flights");
+ */
+export class QueryEngine {
+  readonly #o: QueryEngineOptions;
+  readonly #db: DuckDBInstance;
+  readonly #admin: DuckDBConnection;
+  #snapshot = -1;
+  #datasets = new Set<string>();
+  #refreshing: Promise<void> | undefined;
+  #running = 0;
+  #queue: (() => void)[] = [];
+
+  private constructor(o: QueryEngineOptions, db: DuckDBInstance, admin: DuckDBConnection) {
+    this.#o = o;
+    this.#db = db;
+    this.#admin = admin;
+  }
+
+  static async create(o: QueryEngineOptions): Promise<QueryEngine> {
+    mkdirSync(o.tempDir, { recursive: true });
+    mkdirSync(o.lakeDir, { recursive: true });
+    const db = await DuckDBInstance.create(":memory:", {
+      threads: "2",
+      memory_limit: o.memoryLimit,
+      temp_directory: o.tempDir,
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "false",
+    });
+    const admin = await db.connect();
+    // Order matters: allowed_directories can only be set while external access is on.
+    await admin.run(`SET allowed_directories = [${quoteString(o.lakeDir)}]`);
+    await admin.run("SET enable_external_access = false");
+    await admin.run("SET lock_configuration = true");
+    return new QueryEngine(o, db, admin);
+  }
+
+  /** Datasets queryable now, as `layer.name`. */
+  get datasets(): ReadonlySet<string> {
+    return this.#datasets;
+  }
+
+  /** Rebuilds the views when the catalog has a newer snapshot. */
+  async refresh(): Promise<void> {
+    while (this.#refreshing) await this.#refreshing;
+    const latest = await this.#o.catalog.latestSnapshot();
+    if (latest === this.#snapshot && this.#datasets.size > 0) return;
+    this.#refreshing = this.#rebuild(latest).finally(() => {
+      this.#refreshing = undefined;
+    });
+    await this.#refreshing;
+  }
+
+  async #rebuild(snapshot: number): Promise<void> {
+    const datasets = await this.#o.catalog.datasets();
+    const names = new Set<string>();
+    for (const ds of datasets) {
+      await this.#admin.run(`CREATE SCHEMA IF NOT EXISTS ${ident(ds.layer)}`);
+      const files = await this.#o.catalog.files(ds, snapshot);
+      const paths = await Promise.all(files.map((f) => this.#o.lake.localPath(f.path)));
+      await this.#admin.run(`CREATE OR REPLACE VIEW ${ident(ds.layer)}.${ident(ds.name)} AS ${viewSql(ds, paths)}`);
+      names.add(`${ds.layer}.${ds.name}`);
+    }
+    this.#datasets = names;
+    this.#snapshot = snapshot;
+  }
+
+  /**
+   * Runs one read-only SELECT. `canRead` decides per dataset (scopes); the guard rejects
+   * everything else. Throws coded errors for bad SQL, timeouts, oversized results and overload.
+   */
+  async query(sql: string, canRead: (dataset: string) => void = () => undefined): Promise<QueryResult> {
+    const started = performance.now();
+    let outcome = "ok";
+    try {
+      await this.#acquire();
+      try {
+        await this.refresh();
+        const snapshot = this.#snapshot;
+        const conn = await this.#db.connect();
+        try {
+          const { datasets } = await guardSql(conn, sql, this.#datasets);
+          for (const d of datasets) canRead(d);
+          return { ...(await this.#run(conn, sql)), snapshot };
+        } finally {
+          conn.closeSync();
+        }
+      } finally {
+        this.#release();
+      }
+    } catch (e) {
+      outcome = isTributaryError(e) ? e.code : "TRB_INTERNAL";
+      throw e;
+    } finally {
+      metrics.serveQueries.inc({ outcome });
+      metrics.serveQuerySeconds.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  async #run(conn: DuckDBConnection, sql: string): Promise<Omit<QueryResult, "snapshot">> {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      conn.interrupt();
+    }, this.#o.timeoutMs);
+    try {
+      const result = await conn.stream(sql);
+      const names = result.columnNames();
+      const types = result.columnTypes().map((t) => t.toString());
+      const rows: Json[][] = [];
+      for (;;) {
+        const chunk = await result.fetchChunk();
+        if (!chunk || chunk.rowCount === 0) break;
+        if (rows.length + chunk.rowCount > this.#o.maxRows) {
+          throw new TributaryError(
+            "TRB_SERVE_RESULT_TOO_LARGE",
+            `The result has more than ${this.#o.maxRows} rows; add LIMIT or aggregate.`,
+          );
+        }
+        for (const row of chunk.convertRows(JsonDuckDBValueConverter)) rows.push(row as Json[]);
+      }
+      const intCols = types.flatMap((t, i) => (INTEGER_TYPES.has(t) ? [i] : []));
+      if (intCols.length > 0) {
+        for (const row of rows) {
+          for (const i of intCols) {
+            const v = row[i];
+            if (typeof v === "string" && Number.isSafeInteger(Number(v))) row[i] = Number(v);
+          }
+        }
+      }
+      return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
+    } catch (e) {
+      if (isTributaryError(e)) throw e;
+      if (timedOut) {
+        throw new TributaryError("TRB_SERVE_QUERY_TIMEOUT", `The query ran past ${this.#o.timeoutMs} ms; narrow it or add filters.`, { cause: e });
+      }
+      const msg = (e as Error).message;
+      if (/Permission Error|disabled by configuration|locked/i.test(msg)) {
+        throw new TributaryError("TRB_SERVE_SQL_FORBIDDEN", `Not allowed: ${firstLine(msg)}`, { cause: e });
+      }
+      throw new TributaryError("TRB_SERVE_SQL_FAILED", firstLine(msg), { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #acquire(): Promise<void> {
+    if (this.#running < this.#o.maxConcurrent) {
+      this.#running++;
+      return;
+    }
+    if (this.#queue.length >= this.#o.maxConcurrent) {
+      throw new TributaryError("TRB_SERVE_BUSY", undefined, { retryAfter: 1 });
+    }
+    await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#running++;
+  }
+
+  #release(): void {
+    this.#running--;
+    this.#queue.shift()?.();
+  }
+
+  close(): void {
+    this.#admin.closeSync();
+    this.#db.closeSync();
+  }
+}
+
+/** The SELECT a dataset's view runs: its committed files, or no rows with the declared columns. */
+function viewSql(ds: DatasetInfo, paths: string[]): string {
+  const partitionTypes = ds.partitionColumns.map((c) => `${quoteString(c)}: ${c === "dt" ? "DATE" : "INTEGER"}`).join(", ");
+  if (paths.length === 0) {
+    const cols = [
+      ...ds.columns.map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`),
+      ...ds.partitionColumns.map((c) => `CAST(NULL AS ${c === "dt" ? "DATE" : "INTEGER"}) AS ${ident(c)}`),
+    ];
+    return `SELECT ${cols.join(", ")} WHERE false`;
+  }
+  const list = paths.map(quoteString).join(", ");
+  const hive = ds.partitionColumns.length > 0 ? `, hive_partitioning = true, hive_types = {${partitionTypes}}` : "";
+  return `SELECT * FROM read_parquet([${list}]${hive}, union_by_name = true)`;
+}
+
+/** A quoted SQL identifier. */
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0] ?? s;
+}
