@@ -42,6 +42,10 @@ export const ERRORS = {
     message: "Send application/json or application/x-ndjson.",
   },
   TRB_HTTP_BAD_REQUEST: { status: 400, message: "The request is malformed." },
+  TRB_HTTP_OVERLOADED: {
+    status: 503,
+    message: "The server is under pressure (memory or event-loop delay); retry after Retry-After.",
+  },
   TRB_HTTP_SHUTTING_DOWN: {
     status: 503,
     message: "The server is shutting down; retry against another instance or after restart.",

@@ -22,9 +22,11 @@ export class ParquetWriter {
   }
 
   /** Opens a private in-memory DuckDB for writing. */
-  static async create(options: { threads?: number } = {}): Promise<ParquetWriter> {
+  static async create(options: { threads?: number; memoryLimit?: string } = {}): Promise<ParquetWriter> {
     const db = await DuckDBInstance.create(":memory:", {
       threads: String(options.threads ?? 2),
+      // DuckDB defaults to 80 % of RAM; landing buffers are small, so keep the process bounded.
+      memory_limit: options.memoryLimit ?? "512MB",
       autoinstall_known_extensions: "false",
       autoload_known_extensions: "false",
     });

@@ -1,5 +1,7 @@
 // The Fastify server shared by every role: body parsing, coded errors, health and metrics routes.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import { getHeapStatistics } from "node:v8";
+import underPressure from "@fastify/under-pressure";
 import type { Logger } from "pino";
 import { TributaryError } from "../errors.js";
 import { metrics, registry } from "../telemetry.js";
@@ -18,13 +20,30 @@ const TEXT_TYPES = [
  * Creates the HTTP server with Tributary's conventions: every error is
  * `{ "error": { "code", "message" } }` with its status (and Retry-After on 429/503).
  */
-export function createHttpServer(options: { log: Logger; bodyLimit: number; isReady: () => boolean }): FastifyInstance {
+export async function createHttpServer(options: {
+  log: Logger;
+  bodyLimit: number;
+  isReady: () => boolean;
+}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
     // Per-request lines would dominate the log at ingest rates; errors are logged by the handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,
     return503OnClosing: true,
+  });
+  // Shed load before memory or event-loop delay grows without bound: 503 with Retry-After.
+  await app.register(underPressure, {
+    maxEventLoopDelay: 2000,
+    maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.85),
+    retryAfter: 1,
+    pressureHandler: (_req, reply, type) => {
+      const err = new TributaryError("TRB_HTTP_OVERLOADED", `The server is under pressure (${type}); retry after Retry-After.`, {
+        retryAfter: 1,
+      });
+      metrics.collectErrors.inc({ code: err.code });
+      void reply.code(err.status).header("Retry-After", "1").send(err.toBody());
+    },
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(TEXT_TYPES, { parseAs: "string" }, (_req, body, done) => done(null, body));

@@ -13,6 +13,9 @@ import { QueryEngine, registerServeRoutes } from "../serve/index.js";
 import { createHttpServer } from "./http.js";
 import { Replayer } from "./replay.js";
 
+/** Longest a `POST /v1/flush` waits for landing before answering 504. */
+const FLUSH_TIMEOUT_MS = 120_000;
+
 /** Options of a running node. */
 export interface NodeOptions {
   /** Port to listen on (0 = any free port); default: the pipeline's. */
@@ -63,7 +66,7 @@ export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): 
   });
   const keys = new KeyRing(pipeline.keys);
   const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
-  const app = createHttpServer({ log, bodyLimit: pipeline.server.bodyLimit, isReady: () => ready });
+  const app = await createHttpServer({ log, bodyLimit: pipeline.server.bodyLimit, isReady: () => ready });
   const deps = { collector, keys, ...pipeline.server };
   registerCollectRoutes(app, deps);
   registerKinesisRoutes(app, deps);
@@ -77,7 +80,14 @@ export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): 
   app.post("/v1/flush", async (req) => {
     admin(req.headers.authorization);
     const started = Date.now();
-    await land.flush();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TributaryError("TRB_LAND_FLUSH_TIMEOUT", `Landing did not commit within ${FLUSH_TIMEOUT_MS / 1000} s; see the log.`)),
+        FLUSH_TIMEOUT_MS,
+      );
+    });
+    await Promise.race([land.flush(), timeout]).finally(() => clearTimeout(timer));
     return { flushed: true, snapshot: await backends.catalog.latestSnapshot(), ms: Date.now() - started };
   });
   app.get("/v1/catalog", async (req) => {

@@ -55,7 +55,7 @@ export class Replayer {
   async #run(): Promise<void> {
     const o = this.#o;
     const sql = resolveFiles(o.sql, o.root);
-    const db = await DuckDBInstance.create(":memory:", { threads: "1" });
+    const db = await DuckDBInstance.create(":memory:", { threads: "1", memory_limit: "512MB" });
     const conn = await db.connect();
     try {
       const result = await conn.stream(sql);
