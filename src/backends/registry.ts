@@ -21,6 +21,11 @@ export function openEmbeddedBackends(dataDir: string, lakeDir: string): Backends
   };
 }
 
+/** Opens the embedded lake (a folder) for readers such as `tributary query`. */
+export function openEmbeddedLake(lakeDir: string): ObjectStore {
+  return new LocalObjectStore(lakeDir);
+}
+
 /** Opens the embedded catalog read-only, for the CLI beside a running server. */
 export function openEmbeddedCatalogReadonly(dataDir: string): CatalogStore {
   return new SqliteCatalog(join(dataDir, "catalog.db"), { readonly: true });

@@ -2,8 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { openEmbeddedCatalogReadonly } from "../backends/registry.js";
-import { LocalObjectStore } from "../backends/local/object-store.js";
+import { openEmbeddedCatalogReadonly, openEmbeddedLake } from "../backends/registry.js";
 import { describeCatalog } from "../catalog/index.js";
 import { CONFIG_FILE, loadPipeline, sha256Hex } from "../config/index.js";
 import { TributaryError } from "../errors.js";
@@ -115,7 +114,7 @@ export async function runQuery(sql: string, opts: { dir: string; json?: boolean 
   const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
   const engine = await QueryEngine.create({
     catalog,
-    lake: new LocalObjectStore(pipeline.lakeDir),
+    lake: openEmbeddedLake(pipeline.lakeDir),
     lakeDir: pipeline.lakeDir,
     tempDir: join(pipeline.dataDir, "duckdb-tmp-cli"),
     memoryLimit: pipeline.serve.memoryLimit,

@@ -48,28 +48,58 @@ export function normalize(plan: StreamPlan, value: unknown, receivedAt: number):
   return plan.format === "segment" ? normalizeSegment(plan, event, receivedAt) : normalizeJson(plan, event, receivedAt);
 }
 
+/** Per-plan constants of the hot path: quoted column names and the set of declared names. */
+interface PlanCache {
+  readonly keys: readonly string[];
+  readonly declared: ReadonlySet<string>;
+}
+const planCache = new WeakMap<StreamPlan, PlanCache>();
+
+function cacheOf(plan: StreamPlan): PlanCache {
+  let c = planCache.get(plan);
+  if (!c) {
+    c = {
+      keys: plan.fields.map((f) => `,${JSON.stringify(f.name)}:`),
+      declared: new Set(plan.fields.map((f) => f.name)),
+    };
+    planCache.set(plan, c);
+  }
+  return c;
+}
+
 function normalizeJson(plan: StreamPlan, event: Record<string, unknown>, receivedAt: number): NormalizedEvent | RejectedEvent {
   const idValue = plan.idField === undefined ? undefined : event[plan.idField];
-  const id = idOf(idValue);
-  if (id === null) return reject(undefined, `${plan.idField} must be a string or an integer`);
-  const out: Record<string, unknown> = { _event_id: id ?? uuidv7(receivedAt), _received_at: iso(receivedAt) };
+  const given = idOf(idValue);
+  if (given === null) return reject(undefined, `${plan.idField} must be a string or an integer`);
+  const id = given ?? uuidv7(receivedAt);
+  const cache = cacheOf(plan);
   let time = receivedAt;
-  const row: Record<string, unknown> = {};
-  for (const col of plan.fields) {
-    const v = event[col.name];
-    const checked = check(col, v);
-    if (checked instanceof Invalid) return reject(out._event_id as string, checked.reason);
-    row[col.name] = checked;
-    if (col.name === plan.timeField && v !== undefined && v !== null) time = toMillis(v)!;
+  let timeIso: string | undefined;
+  // The record is built as text: this is the ingest hot path, and one JSON.stringify per value
+  // avoids building and serializing an intermediate object per event.
+  let body = "";
+  const fields = plan.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const col = fields[i]!;
+    const checked = check(col, event[col.name]);
+    if (checked instanceof Invalid) return reject(id, checked.reason);
+    if (col.type === "timestamp" && checked !== null) {
+      const ms = checked as number;
+      const text = iso(ms);
+      if (col.name === plan.timeField) [time, timeIso] = [ms, text];
+      body += `${cache.keys[i]}"${text}"`;
+    } else {
+      body += cache.keys[i] + (checked === null ? "null" : JSON.stringify(checked));
+    }
   }
-  out._event_time = iso(time);
-  Object.assign(out, row);
   let extra: Record<string, unknown> | null = null;
-  for (const k of Object.keys(event)) {
-    if (!(k in row)) (extra ??= {})[k] = event[k];
+  for (const k in event) {
+    if (!cache.declared.has(k)) (extra ??= {})[k] = event[k];
   }
-  out._extra = extra;
-  return { ok: true, id: out._event_id as string, time, data: JSON.stringify(out) };
+  const data =
+    `{"_event_id":${JSON.stringify(id)},"_received_at":"${receivedIso(receivedAt)}","_event_time":"${timeIso ?? iso(time)}"` +
+    `${body},"_extra":${extra === null ? "null" : JSON.stringify(extra)}}`;
+  return { ok: true, id, time, data };
 }
 
 function normalizeSegment(plan: StreamPlan, event: Record<string, unknown>, receivedAt: number): NormalizedEvent | RejectedEvent {
@@ -133,7 +163,7 @@ function check(col: Column, v: unknown): unknown {
       return typeof v === "boolean" ? v : new Invalid(`${col.name} must be true or false`);
     case "timestamp": {
       const ms = toMillis(v);
-      return ms === undefined ? new Invalid(`${col.name} must be an ISO-8601 timestamp or epoch milliseconds`) : iso(ms);
+      return ms === undefined ? new Invalid(`${col.name} must be an ISO-8601 timestamp or epoch milliseconds`) : ms;
     }
     case "json":
       return v;
@@ -149,8 +179,22 @@ export function toMillis(v: unknown): number | undefined {
   return Number.isFinite(ms) && ms >= MIN_TIME && ms <= MAX_TIME ? Math.trunc(ms) : undefined;
 }
 
+let lastReceivedMs = NaN;
+let lastReceivedIso = "";
+
+/** ISO text of a received time: its own memo, as it alternates with event times in a batch. */
+function receivedIso(ms: number): string {
+  if (ms !== lastReceivedMs) [lastReceivedMs, lastReceivedIso] = [ms, new Date(ms).toISOString()];
+  return lastReceivedIso;
+}
+
+let lastMs = NaN;
+let lastIso = "";
+
+/** ISO-8601 text of epoch ms; memoized because a batch shares its received time and often event times. */
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== lastMs) [lastMs, lastIso] = [ms, new Date(ms).toISOString()];
+  return lastIso;
 }
 
 function reject(id: string | undefined, reason: string): RejectedEvent {

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { CatalogStore, ObjectStore, Stream } from "../backends/contracts/index.js";
 import type { Pipeline } from "../config/index.js";
 import { ParquetWriter, dlqDataset, rawDataset, type DatasetDef } from "../lake/index.js";
-import { Lander, LAND_CONSUMER } from "./lander.js";
+import { Lander } from "./lander.js";
 
 export { Lander, LAND_CONSUMER } from "./lander.js";
 export type { LanderOptions } from "./lander.js";

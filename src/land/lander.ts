@@ -37,6 +37,23 @@ interface HourStats {
 
 const HOUR = 3_600_000;
 
+/** Files put into the lake at once when a landing spans many partitions. */
+const PUT_CONCURRENCY = 8;
+
+/** Maps with at most `limit` calls in flight, keeping the order of `items`. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /**
  * Consumes a stream from the position stored in the catalog and commits Parquet files with the
  * position they reach in one catalog transaction. A crash before the commit leaves orphan files
@@ -172,22 +189,22 @@ export class Lander {
         throw new TributaryError("TRB_LAND_WRITE_FAILED", `writing Parquet for ${this.#name()} failed: ${(e as Error).message}`, { cause: e });
       }
       const prefix = datasetPrefix(o.dataset.ref);
-      const files: FileEntry[] = [];
-      for (const w of written) {
+      // Files are made durable in parallel: each put waits for fsyncs, which the thread pool overlaps.
+      const files = await mapLimit(written, PUT_CONCURRENCY, async (w): Promise<FileEntry> => {
         const key = prefix + w.relative;
         const { bytes } = await o.lake.putFile(key, w.localPath);
         const dt = w.partition.dt!;
         const hour = Number(w.partition.hour);
         const stats = this.#hours.get(Math.floor(Date.parse(`${dt}T00:00:00Z`) / HOUR) + hour);
-        files.push({
+        return {
           path: key,
           partition: w.partition,
           rows: stats?.rows ?? 0,
           bytes,
           minTime: stats?.min ?? null,
           maxTime: stats?.max ?? null,
-        });
-      }
+        };
+      });
       const rows = this.#lines.length;
       await o.catalog.commit({
         dataset: o.dataset.ref,

@@ -1,5 +1,8 @@
 // The Fastify server shared by every role: body parsing, coded errors, health and metrics routes.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import { createServer as createHttp1Server, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from "node:http2";
+import { Server as NetServer, type Socket } from "node:net";
 import { getHeapStatistics } from "node:v8";
 import underPressure from "@fastify/under-pressure";
 import type { Logger } from "pino";
@@ -31,6 +34,8 @@ export async function createHttpServer(options: {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,
     return503OnClosing: true,
+    // Fastify types the raw server as http.Server; the dual server offers the methods Fastify calls.
+    serverFactory: (handler) => dualProtocolServer(handler) as unknown as Server,
   });
   // Shed load before memory or event-loop delay grows without bound: 503 with Retry-After.
   await app.register(underPressure, {
@@ -91,3 +96,48 @@ function toTributaryError(error: FastifyError | TributaryError): TributaryError 
   }
   return new TributaryError("TRB_INTERNAL", undefined, { cause: error });
 }
+
+/** The HTTP/2 connection preface (RFC 9113 §3.4) that h2c clients with prior knowledge open with. */
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * HTTP/1.1 and cleartext HTTP/2 on one port. The AWS SDK's Kinesis client only speaks HTTP/2
+ * (NodeHttp2Handler) and, given an http:// endpoint, opens with the HTTP/2 preface; an HTTP/1-only
+ * server fails it with "Protocol error". curl, fetch, Segment and Firehose clients speak HTTP/1.1.
+ * Each connection goes to the server its first bytes name; Fastify handles both request kinds.
+ */
+function dualProtocolServer(handler: (req: IncomingMessage, res: ServerResponse) => void): NetServer {
+  const h1 = createHttp1Server(handler);
+  // Fastify takes HTTP/2 compat requests too (it checks httpVersionMajor per request).
+  const h2 = createH2cServer(handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  const sessions = new Set<Http2Session>();
+  h2.on("session", (session: Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  const route = (socket: Socket, seen: Buffer): void => {
+    socket.once("data", (chunk: Buffer) => {
+      const head = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const n = Math.min(head.length, H2_PREFACE.length);
+      const h2c = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (h2c && n < H2_PREFACE.length) return route(socket, head);
+      socket.pause();
+      socket.unshift(head);
+      (h2c ? h2 : h1).emit("connection", socket);
+      process.nextTick(() => socket.resume());
+    });
+  };
+  const server = new NetServer((socket) => route(socket, Buffer.alloc(0)));
+  // Fastify calls these on close: idle keep-alive connections and HTTP/2 sessions must not hold it open.
+  return Object.assign(server, {
+    closeIdleConnections: (): void => {
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+    },
+    closeAllConnections: (): void => {
+      h1.closeAllConnections();
+      for (const s of sessions) s.destroy();
+    },
+  });
+}
+

@@ -99,8 +99,10 @@ export class QueryEngine {
     for (const ds of datasets) {
       await this.#admin.run(`CREATE SCHEMA IF NOT EXISTS ${ident(ds.layer)}`);
       const files = await this.#o.catalog.files(ds, snapshot);
-      const paths = await Promise.all(files.map((f) => this.#o.lake.localPath(f.path)));
-      await this.#admin.run(`CREATE OR REPLACE VIEW ${ident(ds.layer)}.${ident(ds.name)} AS ${viewSql(ds, paths)}`);
+      const local = await Promise.all(
+        files.map(async (f) => ({ path: await this.#o.lake.localPath(f.path), schemaVersion: f.schemaVersion })),
+      );
+      await this.#admin.run(`CREATE OR REPLACE VIEW ${ident(ds.layer)}.${ident(ds.name)} AS ${viewSql(ds, local)}`);
       names.add(`${ds.layer}.${ds.name}`);
     }
     this.#datasets = names;
@@ -209,19 +211,32 @@ export class QueryEngine {
   }
 }
 
-/** The SELECT a dataset's view runs: its committed files, or no rows with the declared columns. */
-function viewSql(ds: DatasetInfo, paths: string[]): string {
-  const partitionTypes = ds.partitionColumns.map((c) => `${quoteString(c)}: ${c === "dt" ? "DATE" : "INTEGER"}`).join(", ");
-  if (paths.length === 0) {
+/**
+ * The SELECT a dataset's view runs: its committed files, or no rows with the declared columns.
+ * Files are grouped by schema version: within a group all files share a schema, so DuckDB reads one
+ * footer to bind; groups are combined BY NAME so columns added later read as NULL in older files.
+ */
+function viewSql(ds: DatasetInfo, files: readonly { path: string; schemaVersion: number }[]): string {
+  const partitionType = (c: string): string => (c === "dt" ? "DATE" : "INTEGER");
+  if (files.length === 0) {
     const cols = [
       ...ds.columns.map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`),
-      ...ds.partitionColumns.map((c) => `CAST(NULL AS ${c === "dt" ? "DATE" : "INTEGER"}) AS ${ident(c)}`),
+      ...ds.partitionColumns.map((c) => `CAST(NULL AS ${partitionType(c)}) AS ${ident(c)}`),
     ];
     return `SELECT ${cols.join(", ")} WHERE false`;
   }
-  const list = paths.map(quoteString).join(", ");
-  const hive = ds.partitionColumns.length > 0 ? `, hive_partitioning = true, hive_types = {${partitionTypes}}` : "";
-  return `SELECT * FROM read_parquet([${list}]${hive}, union_by_name = true)`;
+  const hiveTypes = ds.partitionColumns.map((c) => `${quoteString(c)}: ${partitionType(c)}`).join(", ");
+  const hive = ds.partitionColumns.length > 0 ? `, hive_partitioning = true, hive_types = {${hiveTypes}}` : "";
+  const groups = new Map<number, string[]>();
+  for (const f of files) {
+    const g = groups.get(f.schemaVersion);
+    if (g) g.push(f.path);
+    else groups.set(f.schemaVersion, [f.path]);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => b - a)
+    .map(([, paths]) => `SELECT * FROM read_parquet([${paths.map(quoteString).join(", ")}]${hive})`)
+    .join(" UNION ALL BY NAME ");
 }
 
 /** A quoted SQL identifier. */

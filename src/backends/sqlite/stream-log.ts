@@ -1,4 +1,4 @@
-// The embedded Stream: one SQLite table per stream, appended with fsync'd group commit.
+// The embedded Stream: one SQLite table per stream, one row per append call, fsync'd group commit.
 import { EventEmitter } from "node:events";
 import { TributaryError } from "../../errors.js";
 import type {
@@ -24,6 +24,17 @@ interface OpenStream {
   readonly dedup: DedupWindow;
   readonly insert: import("better-sqlite3").Statement;
   readonly select: import("better-sqlite3").Statement;
+  /** Position the next record takes. */
+  next: number;
+}
+
+/** A stored row: the records of one append call, positions `first .. first + count - 1`. */
+interface BatchRow {
+  first: number;
+  count: number;
+  ids: string;
+  times: string;
+  data: string;
 }
 
 /**
@@ -44,6 +55,7 @@ export class SqliteStream implements Stream {
   #scheduled = false;
   #closed = false;
   readonly #clock: () => number;
+  readonly #setHead: import("better-sqlite3").Statement;
 
   constructor(path: string, options: { clock?: () => number } = {}) {
     this.#db = openSqlite(path);
@@ -52,29 +64,51 @@ export class SqliteStream implements Stream {
     this.#db.exec(`CREATE TABLE IF NOT EXISTS consumers (
       stream TEXT NOT NULL, consumer TEXT NOT NULL, position INTEGER NOT NULL,
       PRIMARY KEY (stream, consumer))`);
+    // The next position per stream, moved in the same transaction as the rows, so positions
+    // never go back even when retention has deleted every row.
+    this.#db.exec("CREATE TABLE IF NOT EXISTS heads (stream TEXT PRIMARY KEY, next INTEGER NOT NULL)");
+    this.#setHead = this.#db.prepare(
+      "INSERT INTO heads (stream, next) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET next = excluded.next",
+    );
   }
 
   async open(settings: StreamSettings): Promise<void> {
     if (this.#streams.has(settings.name)) return;
     const table = tableName(settings.name);
-    // AUTOINCREMENT keeps positions increasing even after retention deleted every row.
+    // One row per append call: the per-row cost of SQLite is paid per request, not per event.
+    // Records are JSON texts without raw newlines, so a batch's data is the records joined by "\n".
     this.#db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, time INTEGER NOT NULL,
-      received INTEGER NOT NULL, data TEXT NOT NULL)`);
+      first INTEGER PRIMARY KEY, count INTEGER NOT NULL, received INTEGER NOT NULL,
+      ids TEXT NOT NULL, times TEXT NOT NULL, data TEXT NOT NULL)`);
+    const head = this.#db.prepare("SELECT next FROM heads WHERE stream = ?").get(settings.name) as { next: number } | undefined;
     const dedup = new DedupWindow(settings.dedupWindowMs, settings.dedupMaxIds);
     const cutoff = this.#clock() - settings.dedupWindowMs;
-    const recent = this.#db
-      .prepare(`SELECT seq, id, received FROM ${table} ORDER BY seq DESC LIMIT ?`)
-      .all(settings.dedupMaxIds) as { seq: number; id: string; received: number }[];
+    // Reload the ids of the dedup window from the newest rows, so retries after a restart are
+    // still recognized; then add them oldest first, as they were received.
+    const recent: { first: number; received: number; ids: string[] }[] = [];
+    let held = 0;
+    for (const row of this.#db
+      .prepare(`SELECT first, received, ids FROM ${table} ORDER BY first DESC`)
+      .iterate() as IterableIterator<{ first: number; received: number; ids: string }>) {
+      if (row.received < cutoff || held >= settings.dedupMaxIds) break;
+      const ids = JSON.parse(row.ids) as string[];
+      recent.push({ first: row.first, received: row.received, ids });
+      held += ids.length;
+    }
     for (let i = recent.length - 1; i >= 0; i--) {
       const r = recent[i]!;
-      if (r.received >= cutoff) dedup.add(r.id, r.seq, r.received);
+      r.ids.forEach((id, j) => dedup.add(id, r.first + j, r.received));
     }
     this.#streams.set(settings.name, {
       settings,
       dedup,
-      insert: this.#db.prepare(`INSERT INTO ${table} (id, time, received, data) VALUES (?, ?, ?, ?)`),
-      select: this.#db.prepare(`SELECT seq, id, time, data FROM ${table} WHERE seq >= ? ORDER BY seq LIMIT ?`),
+      insert: this.#db.prepare(`INSERT INTO ${table} (first, count, received, ids, times, data) VALUES (?, ?, ?, ?, ?, ?)`),
+      // The batch holding `from` (the greatest first <= from), then every later one.
+      select: this.#db.prepare(
+        `SELECT first, count, ids, times, data FROM ${table}
+         WHERE first >= coalesce((SELECT max(first) FROM ${table} WHERE first <= ?), 0) ORDER BY first`,
+      ),
+      next: head?.next ?? 1,
     });
   }
 
@@ -105,25 +139,37 @@ export class SqliteStream implements Stream {
         for (const p of batch) {
           const s = this.#streams.get(p.stream)!;
           const ids: string[] = [];
+          const times: number[] = [];
+          const data: string[] = [];
           added.push({ dedup: s.dedup, ids });
           const out: AppendResult[] = [];
+          const first = s.next;
           for (const r of p.records) {
             const seen = s.dedup.get(r.id, now);
             if (seen !== undefined) {
               out.push({ seq: seen, duplicate: true });
               continue;
             }
-            const seq = Number(s.insert.run(r.id, r.time, now, r.data).lastInsertRowid);
+            const seq = first + ids.length;
             s.dedup.add(r.id, seq, now);
             ids.push(r.id);
+            times.push(r.time);
+            data.push(r.data);
             out.push({ seq, duplicate: false });
           }
+          if (ids.length > 0) {
+            s.insert.run(first, ids.length, now, JSON.stringify(ids), JSON.stringify(times), data.join("\n"));
+            s.next = first + ids.length;
+            touched.add(p.stream);
+          }
           results.push(out);
-          touched.add(p.stream);
         }
+        for (const name of touched) this.#setHead.run(name, this.#streams.get(name)!.next);
       })();
     } catch (e) {
       for (const a of added) a.dedup.forget(a.ids);
+      // The transaction rolled back: positions taken inside it are free again.
+      for (const name of touched) this.#streams.get(name)!.next = this.#headOf(name);
       const err = new TributaryError("TRB_INTERNAL", `stream append failed: ${(e as Error).message}`, { cause: e });
       for (const p of batch) p.reject(err);
       return;
@@ -134,7 +180,7 @@ export class SqliteStream implements Stream {
 
   async read(stream: string, from: number, options: ReadOptions): Promise<StoredRecord[]> {
     const s = this.#get(stream);
-    const rows = s.select.all(from, options.max) as StoredRecord[];
+    const rows = this.#select(s, from, options.max);
     if (rows.length > 0 || !options.waitMs || this.#closed) return rows;
     await new Promise<void>((resolve) => {
       const done = (): void => {
@@ -147,15 +193,33 @@ export class SqliteStream implements Stream {
       this.#appended.on(stream, done);
       options.signal?.addEventListener("abort", done);
     });
-    return s.select.all(from, options.max) as StoredRecord[];
+    return this.#select(s, from, options.max);
+  }
+
+  /** Records with positions >= from, at most `max`, expanded from their batch rows. */
+  #select(s: OpenStream, from: number, max: number): StoredRecord[] {
+    const out: StoredRecord[] = [];
+    if (from >= s.next) return out;
+    for (const row of s.select.iterate(from) as IterableIterator<BatchRow>) {
+      if (row.first + row.count <= from) continue;
+      const ids = JSON.parse(row.ids) as string[];
+      const times = JSON.parse(row.times) as number[];
+      const data = row.data.split("\n");
+      for (let i = Math.max(0, from - row.first); i < row.count && out.length < max; i++) {
+        out.push({ seq: row.first + i, id: ids[i]!, time: times[i]!, data: data[i]! });
+      }
+      if (out.length >= max) break;
+    }
+    return out;
   }
 
   async end(stream: string): Promise<number> {
-    this.#get(stream);
-    const row = this.#db
-      .prepare("SELECT seq FROM sqlite_sequence WHERE name = ?")
-      .get(rawTableName(stream)) as { seq: number } | undefined;
-    return (row?.seq ?? 0) + 1;
+    return this.#get(stream).next;
+  }
+
+  #headOf(stream: string): number {
+    const row = this.#db.prepare("SELECT next FROM heads WHERE stream = ?").get(stream) as { next: number } | undefined;
+    return row?.next ?? 1;
   }
 
   async register(stream: string, consumer: string): Promise<void> {
@@ -180,8 +244,8 @@ export class SqliteStream implements Stream {
       .get(stream) as { p: number | null };
     if (row.p === null) return 0;
     const info = this.#db
-      .prepare(`DELETE FROM ${tableName(stream)} WHERE seq < ? AND received < ?`)
-      .run(row.p, now - s.settings.retainMs);
+      .prepare(`DELETE FROM ${tableName(stream)} WHERE first < ? AND first + count <= ? AND received < ?`)
+      .run(row.p, row.p, now - s.settings.retainMs);
     return info.changes;
   }
 
