@@ -30,6 +30,8 @@ export class DedupWindow {
 
   /** Remembers `id` as stored at `seq`, received at `at` (ms). */
   add(id: string, seq: number, at: number): void {
+    // Evict first: an expired id still in the map would otherwise make this add a silent no-op.
+    this.#evict(at);
     if (this.#seqOf.has(id)) return;
     this.#seqOf.set(id, seq);
     this.#ids.push(id);
@@ -40,6 +42,12 @@ export class DedupWindow {
   /** Forgets ids added by a transaction that rolled back. */
   forget(ids: readonly string[]): void {
     for (const id of ids) this.#seqOf.delete(id);
+    // They were the latest adds: drop their FIFO slots too, else evicting a stale slot later would
+    // forget the same id stored again by the retry, and the count bound would slip.
+    while (this.#ids.length > this.#head && !this.#seqOf.has(this.#ids[this.#ids.length - 1]!)) {
+      this.#ids.pop();
+      this.#times.pop();
+    }
   }
 
   #evict(now: number): void {

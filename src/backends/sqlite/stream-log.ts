@@ -1,5 +1,6 @@
-// The embedded Stream: one SQLite table per stream, one row per append call, fsync'd group commit.
+// The embedded Stream: SQLite log written by a worker thread with fsync'd group commit, read in place.
 import { EventEmitter } from "node:events";
+import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { TributaryError } from "../../errors.js";
 import type {
   AppendResult,
@@ -10,23 +11,7 @@ import type {
   StreamSettings,
 } from "../contracts/index.js";
 import { openSqlite, type SqliteDatabase } from "./connection.js";
-import { DedupWindow } from "./dedup-window.js";
-
-interface Pending {
-  readonly stream: string;
-  readonly records: readonly StreamRecord[];
-  readonly resolve: (r: AppendResult[]) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-interface OpenStream {
-  readonly settings: StreamSettings;
-  readonly dedup: DedupWindow;
-  readonly insert: import("better-sqlite3").Statement;
-  readonly select: import("better-sqlite3").Statement;
-  /** Position the next record takes. */
-  next: number;
-}
+import { logTable, serveWriter, type AppendReply, type WriterReply, type WriterRequest } from "./stream-writer.js";
 
 /** A stored row: the records of one append call, positions `first .. first + count - 1`. */
 interface BatchRow {
@@ -37,9 +22,19 @@ interface BatchRow {
   data: string;
 }
 
+interface OpenStream {
+  readonly select: import("better-sqlite3").Statement;
+  /** Position the next record takes, as last reported by the writer. */
+  next: number;
+}
+
+/** Distributes a request type over the writer's union. */
+type Request = WriterRequest extends infer R ? (R extends { req: number } ? Omit<R, "req"> : never) : never;
+
 /**
- * Stream backed by one SQLite file. Appends that arrive in the same event-loop turn are written in
- * one transaction and one fsync (group commit); each caller's promise resolves after that commit.
+ * Stream backed by one SQLite file (WAL, synchronous FULL). Appends go to a writer in a worker
+ * thread, which writes every append that arrives in one event-loop turn in one transaction and one
+ * fsync (group commit); each append resolves after that commit. Reads use their own connection.
  *
  * @example
  * const log = new SqliteStream(".tributary/stream.db");
@@ -48,140 +43,85 @@ interface BatchRow {
  */
 export class SqliteStream implements Stream {
   readonly capabilities = { partitions: 1 } as const;
-  readonly #db: SqliteDatabase;
+  readonly #path: string;
+  readonly #port: MessagePort | Worker;
+  readonly #worker: Worker | undefined;
+  readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   readonly #streams = new Map<string, OpenStream>();
   readonly #appended = new EventEmitter();
-  #pending: Pending[] = [];
-  #scheduled = false;
+  #reader: SqliteDatabase | undefined;
+  #nextReq = 1;
   #closed = false;
-  readonly #clock: () => number;
-  readonly #setHead: import("better-sqlite3").Statement;
+  #failed: Error | undefined;
 
-  constructor(path: string, options: { clock?: () => number } = {}) {
-    this.#db = openSqlite(path);
-    this.#clock = options.clock ?? Date.now;
+  /**
+   * @param options.inProcess run the writer on this thread (tests that inject a clock; tools)
+   * @param options.clock time source of the writer, only with `inProcess`
+   */
+  constructor(path: string, options: { inProcess?: boolean; clock?: () => number } = {}) {
+    this.#path = path;
     this.#appended.setMaxListeners(0);
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS consumers (
-      stream TEXT NOT NULL, consumer TEXT NOT NULL, position INTEGER NOT NULL,
-      PRIMARY KEY (stream, consumer))`);
-    // The next position per stream, moved in the same transaction as the rows, so positions
-    // never go back even when retention has deleted every row.
-    this.#db.exec("CREATE TABLE IF NOT EXISTS heads (stream TEXT PRIMARY KEY, next INTEGER NOT NULL)");
-    this.#setHead = this.#db.prepare(
-      "INSERT INTO heads (stream, next) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET next = excluded.next",
-    );
+    if (options.inProcess || options.clock) {
+      const { port1, port2 } = new MessageChannel();
+      serveWriter(port2, path, options.clock);
+      this.#port = port1;
+      port1.on("message", (r: WriterReply) => this.#settle(r));
+      // Let the process exit while the in-process writer sits idle.
+      port1.unref();
+      port2.unref();
+    } else {
+      this.#worker = startWriterWorker(path);
+      this.#port = this.#worker;
+      this.#worker.on("message", (r: WriterReply) => this.#settle(r));
+      this.#worker.on("error", (e) => this.#fail(e));
+      this.#worker.on("exit", (code) => {
+        if (!this.#closed) this.#fail(new Error(`stream writer exited with code ${code}`));
+      });
+      this.#worker.unref();
+    }
   }
 
   async open(settings: StreamSettings): Promise<void> {
     if (this.#streams.has(settings.name)) return;
-    const table = tableName(settings.name);
-    // One row per append call: the per-row cost of SQLite is paid per request, not per event.
-    // Records are JSON texts without raw newlines, so a batch's data is the records joined by "\n".
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
-      first INTEGER PRIMARY KEY, count INTEGER NOT NULL, received INTEGER NOT NULL,
-      ids TEXT NOT NULL, times TEXT NOT NULL, data TEXT NOT NULL)`);
-    const head = this.#db.prepare("SELECT next FROM heads WHERE stream = ?").get(settings.name) as { next: number } | undefined;
-    const dedup = new DedupWindow(settings.dedupWindowMs, settings.dedupMaxIds);
-    const cutoff = this.#clock() - settings.dedupWindowMs;
-    // Reload the ids of the dedup window from the newest rows, so retries after a restart are
-    // still recognized; then add them oldest first, as they were received.
-    const recent: { first: number; received: number; ids: string[] }[] = [];
-    let held = 0;
-    for (const row of this.#db
-      .prepare(`SELECT first, received, ids FROM ${table} ORDER BY first DESC`)
-      .iterate() as IterableIterator<{ first: number; received: number; ids: string }>) {
-      if (row.received < cutoff || held >= settings.dedupMaxIds) break;
-      const ids = JSON.parse(row.ids) as string[];
-      recent.push({ first: row.first, received: row.received, ids });
-      held += ids.length;
-    }
-    for (let i = recent.length - 1; i >= 0; i--) {
-      const r = recent[i]!;
-      r.ids.forEach((id, j) => dedup.add(id, r.first + j, r.received));
-    }
+    const next = (await this.#call({ op: "open", settings })) as number;
+    this.#reader ??= openSqlite(this.#path, { readonly: true });
+    const table = logTable(settings.name);
     this.#streams.set(settings.name, {
-      settings,
-      dedup,
-      insert: this.#db.prepare(`INSERT INTO ${table} (first, count, received, ids, times, data) VALUES (?, ?, ?, ?, ?, ?)`),
       // The batch holding `from` (the greatest first <= from), then every later one.
-      select: this.#db.prepare(
+      select: this.#reader.prepare(
         `SELECT first, count, ids, times, data FROM ${table}
          WHERE first >= coalesce((SELECT max(first) FROM ${table} WHERE first <= ?), 0) ORDER BY first`,
       ),
-      next: head?.next ?? 1,
+      next,
     });
   }
 
-  append(stream: string, records: readonly StreamRecord[]): Promise<AppendResult[]> {
-    if (this.#closed) return Promise.reject(new TributaryError("TRB_STREAM_CLOSED"));
-    this.#get(stream);
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ stream, records, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
-  }
-
-  /** Writes every pending append in one transaction, then settles their promises. */
-  #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#pending;
-    this.#pending = [];
-    if (batch.length === 0) return;
-    const now = this.#clock();
-    const added: { dedup: DedupWindow; ids: string[] }[] = [];
-    const results: AppendResult[][] = [];
-    const touched = new Set<string>();
-    try {
-      this.#db.transaction(() => {
-        for (const p of batch) {
-          const s = this.#streams.get(p.stream)!;
-          const ids: string[] = [];
-          const times: number[] = [];
-          const data: string[] = [];
-          added.push({ dedup: s.dedup, ids });
-          const out: AppendResult[] = [];
-          const first = s.next;
-          for (const r of p.records) {
-            const seen = s.dedup.get(r.id, now);
-            if (seen !== undefined) {
-              out.push({ seq: seen, duplicate: true });
-              continue;
-            }
-            const seq = first + ids.length;
-            s.dedup.add(r.id, seq, now);
-            ids.push(r.id);
-            times.push(r.time);
-            data.push(r.data);
-            out.push({ seq, duplicate: false });
-          }
-          if (ids.length > 0) {
-            s.insert.run(first, ids.length, now, JSON.stringify(ids), JSON.stringify(times), data.join("\n"));
-            s.next = first + ids.length;
-            touched.add(p.stream);
-          }
-          results.push(out);
-        }
-        for (const name of touched) this.#setHead.run(name, this.#streams.get(name)!.next);
-      })();
-    } catch (e) {
-      for (const a of added) a.dedup.forget(a.ids);
-      // The transaction rolled back: positions taken inside it are free again.
-      for (const name of touched) this.#streams.get(name)!.next = this.#headOf(name);
-      const err = new TributaryError("TRB_INTERNAL", `stream append failed: ${(e as Error).message}`, { cause: e });
-      for (const p of batch) p.reject(err);
-      return;
+  async append(stream: string, records: readonly StreamRecord[]): Promise<AppendResult[]> {
+    if (this.#closed) throw new TributaryError("TRB_STREAM_CLOSED");
+    const s = this.#get(stream);
+    const n = records.length;
+    const ids = new Array<string>(n);
+    const times = new Array<number>(n);
+    const data = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
+      ids[i] = r.id;
+      times[i] = r.time;
+      data[i] = r.data;
     }
-    batch.forEach((p, i) => p.resolve(results[i]!));
-    for (const s of touched) this.#appended.emit(s);
+    const reply = (await this.#call({ op: "append", stream, ids, times, data })) as AppendReply;
+    if (reply.next > s.next) {
+      s.next = reply.next;
+      this.#appended.emit(stream);
+    }
+    const dup = new Set(reply.duplicates);
+    return reply.seqs.map((seq, i) => ({ seq, duplicate: dup.has(i) }));
   }
 
   async read(stream: string, from: number, options: ReadOptions): Promise<StoredRecord[]> {
     const s = this.#get(stream);
     const rows = this.#select(s, from, options.max);
-    if (rows.length > 0 || !options.waitMs || this.#closed) return rows;
+    if (rows.length > 0 || !options.waitMs || this.#closed || options.signal?.aborted) return rows;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -193,7 +133,7 @@ export class SqliteStream implements Stream {
       this.#appended.on(stream, done);
       options.signal?.addEventListener("abort", done);
     });
-    return this.#select(s, from, options.max);
+    return this.#closed ? [] : this.#select(s, from, options.max);
   }
 
   /** Records with positions >= from, at most `max`, expanded from their batch rows. */
@@ -217,43 +157,57 @@ export class SqliteStream implements Stream {
     return this.#get(stream).next;
   }
 
-  #headOf(stream: string): number {
-    const row = this.#db.prepare("SELECT next FROM heads WHERE stream = ?").get(stream) as { next: number } | undefined;
-    return row?.next ?? 1;
-  }
-
   async register(stream: string, consumer: string): Promise<void> {
-    this.#db
-      .prepare("INSERT OR IGNORE INTO consumers (stream, consumer, position) VALUES (?, ?, 1)")
-      .run(stream, consumer);
+    this.#get(stream);
+    await this.#call({ op: "register", stream, consumer });
   }
 
   async commit(stream: string, consumer: string, position: number): Promise<void> {
-    this.#db
-      .prepare(
-        `INSERT INTO consumers (stream, consumer, position) VALUES (?, ?, ?)
-         ON CONFLICT (stream, consumer) DO UPDATE SET position = max(position, excluded.position)`,
-      )
-      .run(stream, consumer, position);
+    this.#get(stream);
+    await this.#call({ op: "commit", stream, consumer, position });
   }
 
-  async trim(stream: string, now = this.#clock()): Promise<number> {
-    const s = this.#get(stream);
-    const row = this.#db
-      .prepare("SELECT min(position) AS p FROM consumers WHERE stream = ?")
-      .get(stream) as { p: number | null };
-    if (row.p === null) return 0;
-    const info = this.#db
-      .prepare(`DELETE FROM ${tableName(stream)} WHERE first < ? AND first + count <= ? AND received < ?`)
-      .run(row.p, row.p, now - s.settings.retainMs);
-    return info.changes;
+  async trim(stream: string, now = Date.now()): Promise<number> {
+    this.#get(stream);
+    return (await this.#call({ op: "trim", stream, now })) as number;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#flush();
-    this.#db.close();
+    this.#appended.emit("close");
+    for (const name of this.#streams.keys()) this.#appended.emit(name);
+    if (!this.#failed) await this.#call({ op: "close" }, true);
+    if (this.#worker) await this.#worker.terminate();
+    else (this.#port as MessagePort).close();
+    this.#reader?.close();
+  }
+
+  #call(request: Request, closing = false): Promise<unknown> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#closed && !closing) return Promise.reject(new TributaryError("TRB_STREAM_CLOSED"));
+    const req = this.#nextReq++;
+    return new Promise((resolve, reject) => {
+      // Keep the process alive while a call is pending; an idle writer must not.
+      if (this.#calls.size === 0) this.#port.ref();
+      this.#calls.set(req, { resolve, reject });
+      this.#port.postMessage({ ...request, req });
+    });
+  }
+
+  #settle(r: WriterReply): void {
+    const call = this.#calls.get(r.req);
+    if (!call) return;
+    this.#calls.delete(r.req);
+    if (this.#calls.size === 0) this.#port.unref();
+    if (r.error !== undefined) call.reject(new TributaryError("TRB_INTERNAL", r.error));
+    else call.resolve(r.value);
+  }
+
+  #fail(e: Error): void {
+    this.#failed = new TributaryError("TRB_INTERNAL", `stream writer failed: ${e.message}`, { cause: e });
+    for (const call of this.#calls.values()) call.reject(this.#failed);
+    this.#calls.clear();
   }
 
   #get(stream: string): OpenStream {
@@ -263,12 +217,20 @@ export class SqliteStream implements Stream {
   }
 }
 
-/** Unquoted table name of a stream's log (stream names are validated, dead-letter streams end in `.dlq`). */
-function rawTableName(stream: string): string {
-  if (!/^[a-z][a-z0-9_]*(\.dlq)?$/.test(stream)) throw new Error(`invalid stream name ${stream}`);
-  return `log_${stream}`;
-}
-
-function tableName(stream: string): string {
-  return `"${rawTableName(stream)}"`;
+/**
+ * Starts the writer worker. Under tsx (tests, dev) the worker registers tsx itself first: Node 20
+ * does not pass --import loaders on to workers.
+ */
+function startWriterWorker(path: string): Worker {
+  const ts = import.meta.url.endsWith(".ts");
+  const entry = new URL(`./stream-writer-worker${ts ? ".ts" : ".js"}`, import.meta.url).href;
+  const boot = `const { workerData } = require("node:worker_threads");
+(async () => {
+  if (workerData.tsx) (await import(workerData.tsx)).register();
+  await import(workerData.entry);
+})();`;
+  return new Worker(boot, {
+    eval: true,
+    workerData: { path, entry, tsx: ts ? import.meta.resolve("tsx/esm/api") : undefined },
+  });
 }
