@@ -3,6 +3,8 @@ import { randomFillSync } from "node:crypto";
 
 const pool = Buffer.alloc(16 * 1024);
 let offset = pool.length;
+/** The caller's time of the last id, and the time encoded in it (ahead after a counter overflow). */
+let lastNow = 0;
 let lastMs = 0;
 let counter = 0;
 
@@ -12,10 +14,17 @@ export function uuidv7(now = Date.now()): string {
     randomFillSync(pool);
     offset = 0;
   }
-  // A 12-bit counter in rand_a keeps ids generated in the same millisecond in order (RFC 9562 §6.2).
-  counter = now === lastMs ? (counter + 1) & 0xfff : pool[offset]! & 0x7f;
-  lastMs = now;
-  const hex = now.toString(16).padStart(12, "0");
+  // A 12-bit counter in rand_a keeps ids generated in the same millisecond in order (RFC 9562 §6.2);
+  // when it overflows (a 10 000-event request shares one time), the encoded time moves on by 1 ms.
+  if (now === lastNow || (now > lastNow && now <= lastMs)) {
+    counter++;
+    if (counter > 0xfff) [counter, lastMs] = [0, lastMs + 1];
+  } else {
+    counter = pool[offset]! & 0x7f;
+    lastMs = now;
+  }
+  lastNow = now;
+  const hex = lastMs.toString(16).padStart(12, "0");
   const randA = (0x7000 | counter).toString(16);
   const b = pool.subarray(offset, offset + 8);
   offset += 10;

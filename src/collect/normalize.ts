@@ -94,7 +94,7 @@ function normalizeJson(plan: StreamPlan, event: Record<string, unknown>, receive
   }
   let extra: Record<string, unknown> | null = null;
   for (const k in event) {
-    if (!cache.declared.has(k)) (extra ??= {})[k] = event[k];
+    if (!cache.declared.has(k)) (extra ??= extraObject())[k] = event[k];
   }
   const data =
     `{"_event_id":${JSON.stringify(id)},"_received_at":"${receivedIso(receivedAt)}","_event_time":"${timeIso ?? iso(time)}"` +
@@ -124,15 +124,24 @@ function normalizeSegment(plan: StreamPlan, event: Record<string, unknown>, rece
   for (const col of plan.fields) out[col.name] = null;
   let extra: Record<string, unknown> | null = null;
   for (const [k, v] of Object.entries(event)) {
-    const col = SEGMENT_KEYS[k];
+    // Own keys only: `constructor`, `toString` or `__proto__` are event data, not Segment columns.
+    const col = Object.hasOwn(SEGMENT_KEYS, k) ? SEGMENT_KEYS[k] : undefined;
     if (col !== undefined) {
       if (col === "properties" || col === "traits" || col === "context") out[col] = v ?? null;
       else if (v !== undefined && v !== null && typeof v !== "string") return reject(eventId, `${k} must be a string`);
       else out[col] = v ?? null;
-    } else if (!SEGMENT_ENVELOPE.has(k)) (extra ??= {})[k] = v;
+    } else if (!SEGMENT_ENVELOPE.has(k)) (extra ??= extraObject())[k] = v;
   }
   out._extra = extra;
   return { ok: true, id: eventId, time, data: JSON.stringify(out) };
+}
+
+/**
+ * An empty object for `_extra` without a prototype: on a plain `{}`, assigning a `__proto__` key
+ * sets the prototype instead of storing the field, which JSON.stringify would then drop.
+ */
+function extraObject(): Record<string, unknown> {
+  return Object.create(null) as Record<string, unknown>;
 }
 
 /** The id as text; undefined when absent, null when of a wrong type. */

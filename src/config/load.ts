@@ -45,7 +45,9 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw configError(file, where(issue.path), describeIssue(issue, raw));
+    // An unknown key is reported at its own line, not at the first line of the map holding it.
+    const at = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0]!] : issue.path;
+    throw configError(file, where(at), describeIssue(issue, raw));
   }
   crossCheck(parsed.data, file, where);
   return parsed.data;
@@ -59,14 +61,14 @@ function configError(file: string, line: number, what: string): TributaryError {
 
 function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): number {
   for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
-    // A map key: find the pair so the line is that of the key itself.
+    // A map key: find the pair so the line is that of the key itself (a map value starts a line later).
     const parent = doc.getIn(path.slice(0, n - 1) as unknown[], true);
     if (n > 0 && isMap(parent)) {
       const pair = parent.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === path[n - 1]);
       if (pair && isNode(pair.key) && pair.key.range) return counter.linePos(pair.key.range[0]).line;
     }
+    const node = doc.getIn(path.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
   }
   return 1;
 }

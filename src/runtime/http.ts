@@ -115,28 +115,54 @@ function dualProtocolServer(handler: (req: IncomingMessage, res: ServerResponse)
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
+  /** Connections that have not yet sent enough bytes to tell the protocol. */
+  const sniffing = new Set<Socket>();
   const route = (socket: Socket, seen: Buffer): void => {
     socket.once("data", (chunk: Buffer) => {
       const head = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
       const n = Math.min(head.length, H2_PREFACE.length);
       const h2c = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
       if (h2c && n < H2_PREFACE.length) return route(socket, head);
+      sniffing.delete(socket);
+      socket.setTimeout(0);
+      socket.removeListener("error", drop);
       socket.pause();
       socket.unshift(head);
       (h2c ? h2 : h1).emit("connection", socket);
       process.nextTick(() => socket.resume());
     });
   };
-  const server = new NetServer((socket) => route(socket, Buffer.alloc(0)));
+  function drop(this: Socket): void {
+    sniffing.delete(this);
+    this.destroy();
+  }
+  const server = new NetServer((socket) => {
+    sniffing.add(socket);
+    // Until a server owns the socket, a reset must not go unhandled and a silent client must not stay.
+    socket.on("error", drop);
+    socket.once("close", () => sniffing.delete(socket));
+    socket.setTimeout(h1.headersTimeout, () => drop.call(socket));
+    route(socket, Buffer.alloc(0));
+  });
+  // The HTTP/1 server never listens itself; 'listening' starts its connection tracking (which
+  // closeIdleConnections needs) and its header and request timeouts.
+  server.on("listening", () => h1.emit("listening"));
+  const closeNet = server.close.bind(server);
   // Fastify calls these on close: idle keep-alive connections and HTTP/2 sessions must not hold it open.
   return Object.assign(server, {
+    close(callback?: (err?: Error) => void): NetServer {
+      h1.close(() => undefined);
+      return closeNet(callback);
+    },
     closeIdleConnections: (): void => {
       h1.closeIdleConnections();
       for (const s of sessions) s.close();
+      for (const s of sniffing) drop.call(s);
     },
     closeAllConnections: (): void => {
       h1.closeAllConnections();
       for (const s of sessions) s.destroy();
+      for (const s of sniffing) drop.call(s);
     },
   });
 }

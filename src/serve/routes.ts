@@ -13,6 +13,11 @@ export function registerServeRoutes(app: FastifyInstance, deps: { engine: QueryE
     const secret = bearerSecret(req.headers.authorization);
     if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
     const key = deps.keys.bySecret(secret);
+    // Write keys can be public (Segment keys ship in web pages): a key that reads nothing runs no SQL,
+    // not even a table-less SELECT that would still spend the server's CPU and memory.
+    if (!key.scopes.some((s) => s === "admin" || s.startsWith("read:"))) {
+      throw new TributaryError("TRB_AUTH_FORBIDDEN", `key ${key.id} has no read scope; querying needs read:<layer>.<name>, read:* or admin`);
+    }
     let body: unknown;
     try {
       body = typeof req.body === "string" ? JSON.parse(req.body) : req.body;

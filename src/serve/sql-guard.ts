@@ -40,17 +40,19 @@ export async function guardSql(conn: DuckDBConnection, sql: string, known: Reado
   if (statements.length !== 1) {
     throw new TributaryError("TRB_SERVE_SQL_FORBIDDEN", `Send exactly one statement (got ${statements.length}).`);
   }
-  const ctes = new Set<string>();
-  const tables: { schema: string; table: string; catalog: string }[] = [];
-  walk(statements[0]!.node, (node) => {
-    const cteMap = node.cte_map as { map?: { key: string }[] } | undefined;
-    for (const entry of cteMap?.map ?? []) ctes.add(entry.key.toLowerCase());
+  const tables: { schema: string; table: string; catalog: string; ctes: ReadonlySet<string> }[] = [];
+  walk(statements[0]!.node, (node, ctes) => {
     if (node.type === "BASE_TABLE") {
       tables.push({
         schema: String(node.schema_name ?? ""),
         table: String(node.table_name ?? ""),
         catalog: String(node.catalog_name ?? ""),
+        ctes,
       });
+    } else if (node.type === "SHOW_REF" && (node.query === null || node.query === undefined)) {
+      // SHOW TABLES / SHOW ALL TABLES list every table without the per-dataset read check;
+      // DESCRIBE and SUMMARIZE carry their query, whose tables are checked like any other.
+      throw new TributaryError("TRB_SERVE_SQL_FORBIDDEN", "SHOW is not allowed; list datasets with GET /v1/catalog.");
     } else if (node.type === "TABLE_FUNCTION") {
       const fn = node.function as { function_name?: string } | undefined;
       const name = fn?.function_name ?? "?";
@@ -66,7 +68,7 @@ export async function guardSql(conn: DuckDBConnection, sql: string, known: Reado
   const datasets = new Set<string>();
   for (const t of tables) {
     if (t.catalog !== "") throw new TributaryError("TRB_SERVE_SQL_FORBIDDEN", `Catalog-qualified names (${t.catalog}.…) are not allowed.`);
-    if (t.schema === "" && ctes.has(t.table.toLowerCase())) continue;
+    if (t.schema === "" && t.ctes.has(t.table.toLowerCase())) continue;
     const name = `${t.schema}.${t.table}`.toLowerCase();
     if (!known.has(name)) {
       const shown = t.schema === "" ? t.table : name;
@@ -81,11 +83,26 @@ export async function guardSql(conn: DuckDBConnection, sql: string, known: Reado
   return { datasets: [...datasets] };
 }
 
-function walk(value: unknown, visit: (node: Record<string, unknown>) => void): void {
+/**
+ * Visits every node with the CTE names in scope there. A CTE is visible in later CTEs of its WITH
+ * (and in its own body, when recursive) and in the query that declares it, never outside: else
+ * `FROM (WITH "/etc/passwd" AS (…) …), "/etc/passwd"` would pass as a CTE and run as a file scan.
+ */
+function walk(
+  value: unknown,
+  visit: (node: Record<string, unknown>, ctes: ReadonlySet<string>) => void,
+  ctes: ReadonlySet<string> = new Set(),
+): void {
   if (Array.isArray(value)) {
-    for (const v of value) walk(v, visit);
+    for (const v of value) walk(v, visit, ctes);
   } else if (value !== null && typeof value === "object") {
-    visit(value as Record<string, unknown>);
-    for (const v of Object.values(value)) walk(v, visit);
+    const node = value as Record<string, unknown>;
+    visit(node, ctes);
+    let scope = ctes;
+    for (const entry of (node.cte_map as { map?: { key: string; value: unknown }[] } | undefined)?.map ?? []) {
+      scope = new Set([...scope, entry.key.toLowerCase()]);
+      walk(entry.value, visit, scope);
+    }
+    for (const [k, v] of Object.entries(node)) if (k !== "cte_map") walk(v, visit, scope);
   }
 }

@@ -74,9 +74,19 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const v2 = await c.ensureDataset(ref, def(wider));
       assert.equal(v2.schemaVersion, 2);
       assert.deepEqual(v2.columns, wider);
-      assert.equal((await c.ensureDataset(ref, def(wider))).schemaVersion, 2, "unchanged again: no bump");
-      const typed = wider.map((col) => (col.name === "price" ? { ...col, type: "DECIMAL(10,2)" } : col));
-      assert.equal((await c.ensureDataset(ref, def(typed))).schemaVersion, 3, "a changed type is a change");
+      assert.equal(
+        (await c.ensureDataset(ref, def(wider))).schemaVersion,
+        2,
+        "unchanged again: no bump",
+      );
+      const typed = wider.map((col) =>
+        col.name === "price" ? { ...col, type: "DECIMAL(10,2)" } : col,
+      );
+      assert.equal(
+        (await c.ensureDataset(ref, def(typed))).schemaVersion,
+        3,
+        "a changed type is a change",
+      );
       await c.commit({ dataset: ref, add: [file(ref, "b")], summary: "v3 file" });
       const files = await c.files(ref);
       assert.deepEqual(
@@ -93,8 +103,13 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const f = await setup(t);
       const c = await f.make();
       await c.ensureDataset(f.ref("one"), def(COLUMNS));
-      await c.ensureDataset({ layer: "dlq", name: `one_${f.tag}` }, { ...def(COLUMNS), kind: "dead_letter" });
-      const mine = (await c.datasets()).filter((d) => d.name.endsWith(f.tag)).map((d) => `${d.layer}.${d.name}`);
+      await c.ensureDataset(
+        { layer: "dlq", name: `one_${f.tag}` },
+        { ...def(COLUMNS), kind: "dead_letter" },
+      );
+      const mine = (await c.datasets())
+        .filter((d) => d.name.endsWith(f.tag))
+        .map((d) => `${d.layer}.${d.name}`);
       assert.deepEqual(mine.sort(), [`dlq.one_${f.tag}`, `raw.one_${f.tag}`]);
       assert.equal(await c.dataset({ layer: "raw", name: `nope_${f.tag}` }), undefined);
     });
@@ -107,7 +122,10 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const stream = ref.name;
       assert.equal(await c.position(CONSUMER, stream, 0), 0, "no position yet is 0");
       const before = await c.latestSnapshot();
-      const added = [file(ref, "a", { minTime: null, maxTime: null }), file(ref, "b", { partition: { dt: "2001-01-02", hour: "23" } })];
+      const added = [
+        file(ref, "a", { minTime: null, maxTime: null }),
+        file(ref, "b", { partition: { dt: "2001-01-02", hour: "23" } }),
+      ];
       const snap = await c.commit({
         dataset: ref,
         add: added,
@@ -124,7 +142,14 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       assert.equal(await c.position(CONSUMER, stream, 0), 11);
       const files = await c.files(ref);
       assert.deepEqual(
-        files.map(({ path, partition, rows, bytes, minTime, maxTime }) => ({ path, partition, rows, bytes, minTime, maxTime })),
+        files.map(({ path, partition, rows, bytes, minTime, maxTime }) => ({
+          path,
+          partition,
+          rows,
+          bytes,
+          minTime,
+          maxTime,
+        })),
         added,
       );
       for (const x of files) {
@@ -141,7 +166,12 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const ref = f.ref();
       await c.ensureDataset(ref, def(COLUMNS));
       const stream = ref.name;
-      await c.commit({ dataset: ref, add: [file(ref, "a")], positions: [pos(stream, 0, 5)], summary: "first" });
+      await c.commit({
+        dataset: ref,
+        add: [file(ref, "a")],
+        positions: [pos(stream, 0, 5)],
+        summary: "first",
+      });
       const snapBefore = await c.latestSnapshot();
       const historyBefore = await c.snapshots(1000);
       for (const from of [0, 4, 6]) {
@@ -158,7 +188,10 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
         );
       }
       assert.equal(await c.position(CONSUMER, stream, 0), 5);
-      assert.deepEqual((await c.files(ref)).map((x) => x.path), [file(ref, "a").path]);
+      assert.deepEqual(
+        (await c.files(ref)).map((x) => x.path),
+        [file(ref, "a").path],
+      );
       assert.equal(await c.latestSnapshot(), snapBefore);
       assert.deepEqual(await c.snapshots(1000), historyBefore);
       const live = await c.livePaths();
@@ -170,7 +203,12 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const c = await f.make();
       const ref = f.ref();
       await c.ensureDataset(ref, def(COLUMNS));
-      await c.commit({ dataset: ref, add: [], positions: [pos("s1", 0, 3), { ...pos("s1", 0, 7), partition: 1 }], summary: "init" });
+      await c.commit({
+        dataset: ref,
+        add: [],
+        positions: [pos("s1", 0, 3), { ...pos("s1", 0, 7), partition: 1 }],
+        summary: "init",
+      });
       await assert.rejects(
         c.commit({
           dataset: ref,
@@ -193,7 +231,12 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       await c.ensureDataset(ref, def(COLUMNS));
       const results = await Promise.allSettled(
         ["p", "q"].map((who) =>
-          c.commit({ dataset: ref, add: [file(ref, who)], positions: [pos(ref.name, 0, 10)], summary: who }),
+          c.commit({
+            dataset: ref,
+            add: [file(ref, who)],
+            positions: [pos(ref.name, 0, 10)],
+            summary: who,
+          }),
         ),
       );
       const won = results.filter((r) => r.status === "fulfilled");
@@ -210,7 +253,12 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const c = await f.make();
       const ref = f.ref("ghost");
       await assert.rejects(
-        c.commit({ dataset: ref, add: [file(ref, "a")], positions: [pos(ref.name, 0, 2)], summary: "nowhere" }),
+        c.commit({
+          dataset: ref,
+          add: [file(ref, "a")],
+          positions: [pos(ref.name, 0, 2)],
+          summary: "nowhere",
+        }),
         (e: unknown) => isTributaryError(e, "TRB_CATALOG_UNKNOWN_DATASET"),
       );
       assert.equal(await c.position(CONSUMER, ref.name, 0), 0);
@@ -224,10 +272,16 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const s0 = await c.latestSnapshot();
       const [a, b, m] = [file(ref, "a"), file(ref, "b"), file(ref, "merged")];
       const s1 = await c.commit({ dataset: ref, add: [a, b], summary: "land" });
-      const s2 = await c.commit({ dataset: ref, add: [m], remove: [a.path, b.path], summary: "compact" });
+      const s2 = await c.commit({
+        dataset: ref,
+        add: [m],
+        remove: [a.path, b.path],
+        summary: "compact",
+      });
       assert.equal(s2.filesAdded, 1);
       assert.equal(s2.filesRemoved, 2);
-      const paths = async (snapshot?: number): Promise<string[]> => (await c.files(ref, snapshot)).map((x) => x.path).sort();
+      const paths = async (snapshot?: number): Promise<string[]> =>
+        (await c.files(ref, snapshot)).map((x) => x.path).sort();
       assert.deepEqual(await paths(s0), []);
       assert.deepEqual(await paths(s1.id), [a.path, b.path].sort());
       assert.deepEqual(await paths(s2.id), [m.path]);
@@ -265,14 +319,26 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       ];
       for (const [why, remove] of bad) {
         await assert.rejects(
-          c.commit({ dataset: ref, add: [file(ref, "c")], remove, positions: [pos(ref.name, 0, 4)], summary: why }),
+          c.commit({
+            dataset: ref,
+            add: [file(ref, "c")],
+            remove,
+            positions: [pos(ref.name, 0, 4)],
+            summary: why,
+          }),
           (e: unknown) => isTributaryError(e, "TRB_CATALOG_CONFLICT"),
           why,
         );
       }
       assert.equal(await c.latestSnapshot(), before);
-      assert.deepEqual((await c.files(ref)).map((x) => x.path), [b.path]);
-      assert.deepEqual((await c.files(other)).map((x) => x.path), [o.path]);
+      assert.deepEqual(
+        (await c.files(ref)).map((x) => x.path),
+        [b.path],
+      );
+      assert.deepEqual(
+        (await c.files(other)).map((x) => x.path),
+        [o.path],
+      );
       assert.equal(await c.position(CONSUMER, ref.name, 0), 0);
     });
 
@@ -282,12 +348,18 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const ref = f.ref();
       await c.ensureDataset(ref, def(COLUMNS));
       const made = [];
-      for (let i = 0; i < 4; i++) made.push(await c.commit({ dataset: ref, add: [file(ref, `f${i}`)], summary: `commit ${i}` }));
+      for (let i = 0; i < 4; i++)
+        made.push(
+          await c.commit({ dataset: ref, add: [file(ref, `f${i}`)], summary: `commit ${i}` }),
+        );
       const listed = await c.snapshots(3);
       assert.equal(listed.length, 3);
       assert.deepEqual(
         listed.map((s) => s.id),
-        made.slice(1).map((s) => s.id).reverse(),
+        made
+          .slice(1)
+          .map((s) => s.id)
+          .reverse(),
       );
       assert.deepEqual(listed[0], made[3]);
     });
@@ -297,11 +369,19 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const c1 = await f.make();
       const ref = f.ref();
       await c1.ensureDataset(ref, def(COLUMNS));
-      const snap = await c1.commit({ dataset: ref, add: [file(ref, "a")], positions: [pos(ref.name, 0, 8)], summary: "durable" });
+      const snap = await c1.commit({
+        dataset: ref,
+        add: [file(ref, "a")],
+        positions: [pos(ref.name, 0, 8)],
+        summary: "durable",
+      });
       await f.close(c1);
       const c2 = await f.make();
       assert.equal((await c2.dataset(ref))?.schemaVersion, 1);
-      assert.deepEqual((await c2.files(ref)).map((x) => x.path), [file(ref, "a").path]);
+      assert.deepEqual(
+        (await c2.files(ref)).map((x) => x.path),
+        [file(ref, "a").path],
+      );
       assert.equal(await c2.position(CONSUMER, ref.name, 0), 8);
       assert.equal(await c2.latestSnapshot(), snap.id);
       assert.ok((await c2.livePaths()).has(file(ref, "a").path));

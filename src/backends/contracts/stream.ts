@@ -6,7 +6,7 @@ export interface StreamRecord {
   readonly id: string;
   /** Event time, epoch milliseconds (UTC). */
   readonly time: number;
-  /** The normalized record: one JSON object, UTF-8 text. */
+  /** The normalized record: one JSON object on one line (no raw line feed, as JSON.stringify writes it), UTF-8 text. */
   readonly data: string;
 }
 

@@ -39,7 +39,10 @@ describe("DedupWindow", () => {
     for (const [i, id] of ["a", "b", "c", "d"].entries()) w.add(id, i + 1, i);
     assert.equal(w.size, 3);
     assert.equal(w.get("a", 10), undefined);
-    assert.deepEqual(["b", "c", "d"].map((id) => w.get(id, 10)), [2, 3, 4]);
+    assert.deepEqual(
+      ["b", "c", "d"].map((id) => w.get(id, 10)),
+      [2, 3, 4],
+    );
   });
 
   test("an id added after it expired is held for a new window, even without a get in between", () => {
@@ -74,7 +77,10 @@ describe("DedupWindow", () => {
     assert.ok(w.size <= 3, `size ${w.size}`);
     assert.equal(w.get("a", 2), undefined);
     assert.equal(w.get("b", 2), undefined, "the oldest ids go first");
-    assert.deepEqual(["c", "d", "e"].map((id) => w.get(id, 2)), [3, 4, 5]);
+    assert.deepEqual(
+      ["c", "d", "e"].map((id) => w.get(id, 2)),
+      [3, 4, 5],
+    );
   });
 
   test("stays correct across internal compaction of a long history", () => {
@@ -94,44 +100,57 @@ describe("DedupWindow", () => {
   test("property: get answers iff the id was added within the window and is among the last maxIds", () => {
     const ids = ["a", "b", "c", "d", "e", "f", "g"];
     const op = fc.oneof(
-      fc.record({ kind: fc.constant("add" as const), id: fc.constantFrom(...ids), dt: fc.integer({ min: 0, max: 40 }) }),
-      fc.record({ kind: fc.constant("get" as const), id: fc.constantFrom(...ids), dt: fc.integer({ min: 0, max: 40 }) }),
+      fc.record({
+        kind: fc.constant("add" as const),
+        id: fc.constantFrom(...ids),
+        dt: fc.integer({ min: 0, max: 40 }),
+      }),
+      fc.record({
+        kind: fc.constant("get" as const),
+        id: fc.constantFrom(...ids),
+        dt: fc.integer({ min: 0, max: 40 }),
+      }),
       fc.record({ kind: fc.constant("rollback" as const), n: fc.integer({ min: 1, max: 3 }) }),
     );
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 80 }), (windowMs, max, ops) => {
-        const w = new DedupWindow(windowMs, max);
-        const adds: { id: string; seq: number; at: number }[] = [];
-        /** Index of the first add the count bound has not pushed out. */
-        let floor = 0;
-        const expected = (id: string, now: number): number | undefined => {
-          const hit = adds.slice(floor).findLast((x) => x.id === id);
-          return hit !== undefined && hit.at >= now - windowMs ? hit.seq : undefined;
-        };
-        let now = 0;
-        let seq = 0;
-        for (const o of ops) {
-          if (o.kind === "rollback") {
-            const undone = adds.splice(Math.max(0, adds.length - o.n));
-            floor = Math.min(floor, adds.length);
-            w.forget(undone.map((x) => x.id));
-            continue;
-          }
-          now += o.dt;
-          if (o.kind === "add") {
-            const held = expected(o.id, now) !== undefined;
-            w.add(o.id, ++seq, now);
-            if (!held) {
-              adds.push({ id: o.id, seq, at: now });
-              floor = Math.max(floor, adds.length - max);
+      fc.property(
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(op, { maxLength: 80 }),
+        (windowMs, max, ops) => {
+          const w = new DedupWindow(windowMs, max);
+          const adds: { id: string; seq: number; at: number }[] = [];
+          /** Index of the first add the count bound has not pushed out. */
+          let floor = 0;
+          const expected = (id: string, now: number): number | undefined => {
+            const hit = adds.slice(floor).findLast((x) => x.id === id);
+            return hit !== undefined && hit.at >= now - windowMs ? hit.seq : undefined;
+          };
+          let now = 0;
+          let seq = 0;
+          for (const o of ops) {
+            if (o.kind === "rollback") {
+              const undone = adds.splice(Math.max(0, adds.length - o.n));
+              floor = Math.min(floor, adds.length);
+              w.forget(undone.map((x) => x.id));
+              continue;
             }
-            assert.ok(w.size <= max, `size ${w.size} > ${max}`);
-          } else {
-            assert.equal(w.get(o.id, now), expected(o.id, now), `get(${o.id}) at ${now}`);
+            now += o.dt;
+            if (o.kind === "add") {
+              const held = expected(o.id, now) !== undefined;
+              w.add(o.id, ++seq, now);
+              if (!held) {
+                adds.push({ id: o.id, seq, at: now });
+                floor = Math.max(floor, adds.length - max);
+              }
+              assert.ok(w.size <= max, `size ${w.size} > ${max}`);
+            } else {
+              assert.equal(w.get(o.id, now), expected(o.id, now), `get(${o.id}) at ${now}`);
+            }
           }
-        }
-        for (const id of ids) assert.equal(w.get(id, now), expected(id, now), `final get(${id})`);
-      }),
+          for (const id of ids) assert.equal(w.get(id, now), expected(id, now), `final get(${id})`);
+        },
+      ),
       { numRuns: 500 },
     );
   });
