@@ -62,10 +62,6 @@ export const ERRORS = {
     status: 413,
     message: "Too many events in one request; split the batch.",
   },
-  TRB_COLLECT_EVENT_TOO_LARGE: {
-    status: 413,
-    message: "An event exceeds the per-event size limit; shrink it.",
-  },
   TRB_COLLECT_OVERLOADED: {
     status: 503,
     message: "Ingest is over its in-flight limit; retry after the Retry-After delay.",

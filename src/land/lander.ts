@@ -141,6 +141,7 @@ export class Lander {
           this.#next = r.seq + 1;
         }
         if (records.length > 0) metrics.landReceived.inc({ dataset: this.#name() }, records.length);
+        metrics.landLag.set({ dataset: this.#name() }, (await o.stream.end(o.streamName)) - this.committed);
         const full = this.#bytes >= o.flushMaxBytes;
         const old = this.#lines.length > 0 && Date.now() - this.#firstBufferedAt >= o.flushMaxAgeMs;
         const drained = records.length < max;
