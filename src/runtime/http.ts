@@ -114,6 +114,8 @@ function dualProtocolServer(handler: (req: IncomingMessage, res: ServerResponse)
   h2.on("session", (session: Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    // What Fastify does for the HTTP/2 servers it creates (http2SessionTimeout): idle sessions end.
+    session.setTimeout(72_000, () => session.close());
   });
   /** Connections that have not yet sent enough bytes to tell the protocol. */
   const sniffing = new Set<Socket>();
