@@ -296,6 +296,32 @@ describe("Lander", () => {
     await stopLander(lander);
   });
 
+  test("a backlog spanning more event hours than one landing writes lands in several commits", async () => {
+    const s = await setupStream();
+    let commits = 0;
+    const counting = override(catalog, {
+      commit: async (c) => {
+        commits++;
+        return catalog.commit(c);
+      },
+    });
+    const lander = await startLander(s, { catalog: counting });
+    // One event per hour over 300 hours: more partitions than one DuckDB COPY may open (256).
+    const events = Array.from({ length: 300 }, (_, i) => ({
+      id: `h${i}`,
+      time: T0 + i * HOUR,
+      n: i,
+    }));
+    await append(s, events);
+    await lander.flush();
+    assert.equal(commits, 2);
+    assert.deepEqual(
+      sortById(await lakeRows(s.dataset)).map((r) => r.id),
+      events.map((e) => e.id).sort(),
+    );
+    await stopLander(lander);
+  });
+
   test("stop lands what is buffered; a restart resumes from the committed position", async () => {
     const s = await setupStream();
     const first = await startLander(s);

@@ -40,6 +40,14 @@ const HOUR = 3_600_000;
 /** Files put into the lake at once when a landing spans many partitions. */
 const PUT_CONCURRENCY = 8;
 
+/**
+ * Most event hours (partitions) one landing writes. DuckDB's partitioned COPY keeps buffers per
+ * partition: 50k events spread over 2,800 hours fail with "Out of Memory" at the writer's 512 MB,
+ * and the retry of the same batch fails the same way, so landing would stop for good (a backfill or
+ * a replay of history is enough). 1,000 hours per landing was measured to fit; 256 leaves margin.
+ */
+const MAX_HOURS_PER_LANDING = 256;
+
 /** Maps with at most `limit` calls in flight, keeping the order of `items`. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
@@ -115,7 +123,7 @@ export class Lander {
 
   async #run(): Promise<void> {
     const o = this.#o;
-    const max = o.readBatch ?? 20_000;
+    const max = o.readBatch ?? 5_000;
     while (!this.#stopping || this.#lines.length > 0) {
       try {
         if (this.#stopping) {
@@ -126,13 +134,24 @@ export class Lander {
         const age = this.#lines.length > 0 ? Date.now() - this.#firstBufferedAt : 0;
         const waitMs = urgent ? 0 : this.#lines.length > 0 ? Math.max(0, o.flushMaxAgeMs - age) : 1000;
         if (this.#abort.signal.aborted) this.#abort = new AbortController();
+        // Yield to I/O between reads: reading and splitting a backlog is synchronous work, and
+        // catching up after a restart must not stall HTTP intake (or readiness).
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const records = await o.stream.read(o.streamName, this.#next, { max, waitMs, signal: this.#abort.signal });
+        let consumed = 0;
+        let split = false;
         for (const r of records) {
+          const bucket = Math.floor(r.time / HOUR);
+          const h = this.#hours.get(bucket);
+          if (!h && this.#hours.size >= MAX_HOURS_PER_LANDING) {
+            // Land what is buffered first; this record and the rest are read again afterwards.
+            split = true;
+            break;
+          }
+          consumed++;
           if (this.#lines.length === 0) this.#firstBufferedAt = Date.now();
           this.#lines.push(r.data);
           this.#bytes += r.data.length + 1;
-          const bucket = Math.floor(r.time / HOUR);
-          const h = this.#hours.get(bucket);
           if (h) {
             h.rows++;
             if (r.time < h.min) h.min = r.time;
@@ -140,12 +159,12 @@ export class Lander {
           } else this.#hours.set(bucket, { rows: 1, min: r.time, max: r.time });
           this.#next = r.seq + 1;
         }
-        if (records.length > 0) metrics.landReceived.inc({ dataset: this.#name() }, records.length);
+        if (consumed > 0) metrics.landReceived.inc({ dataset: this.#name() }, consumed);
         metrics.landLag.set({ dataset: this.#name() }, (await o.stream.end(o.streamName)) - this.committed);
         const full = this.#bytes >= o.flushMaxBytes;
         const old = this.#lines.length > 0 && Date.now() - this.#firstBufferedAt >= o.flushMaxAgeMs;
-        const drained = records.length < max;
-        if (full || old || (this.#waiters.length > 0 && drained)) await this.#land();
+        const drained = records.length < max && !split;
+        if (full || old || split || (this.#waiters.length > 0 && drained)) await this.#land();
         if (this.#waiters.length > 0 && drained && this.#lines.length === 0) this.#settleWaiters();
         this.#failures = 0;
       } catch (e) {

@@ -39,6 +39,28 @@ interface Table {
   readonly dedup: DedupWindow;
   readonly insert: import("better-sqlite3").Statement;
   next: number;
+  /**
+   * Ids older than the eagerly reloaded ones, filled in the background after a restart. They all
+   * expire before anything in `dedup`, so the whole map is dropped once its newest id expires.
+   */
+  older: Map<string, number> | undefined;
+  olderNewest: number;
+}
+
+/** Ids reloaded before a stream opens; the rest of the window reloads in the background. */
+const EAGER_IDS = 50_000;
+/** Rows read per background step, so appends are served between steps. */
+const RELOAD_ROWS = 500;
+
+/** The position of `id` if an earlier append stored it within the window. */
+function seenBefore(t: Table, id: string, now: number): number | undefined {
+  const seq = t.dedup.get(id, now);
+  if (seq !== undefined || t.older === undefined) return seq;
+  if (t.olderNewest < now - t.settings.dedupWindowMs) {
+    t.older = undefined;
+    return undefined;
+  }
+  return t.older.get(id);
 }
 
 interface PendingAppend {
@@ -75,6 +97,7 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
   );
   let pending: PendingAppend[] = [];
   let scheduled = false;
+  let closed = false;
 
   const reply = (r: WriterReply): void => port.postMessage(r);
 
@@ -90,17 +113,21 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
     const head = db.prepare("SELECT next FROM heads WHERE stream = ?").get(settings.name) as { next: number } | undefined;
     const dedup = new DedupWindow(settings.dedupWindowMs, settings.dedupMaxIds);
     // Reload the ids of the dedup window from the newest rows, so retries after a restart are
-    // still recognized; then add them oldest first, as they were received.
+    // still recognized; then add them oldest first, as they were received. The newest EAGER_IDS
+    // load now (the retries of requests cut by a crash are the newest); the rest of the window
+    // loads in steps between appends, so a restart is ready in well under a second.
     const cutoff = clock() - settings.dedupWindowMs;
     const recent: { first: number; received: number; ids: string[] }[] = [];
     let held = 0;
+    let below = Number.MAX_SAFE_INTEGER;
     for (const row of db
       .prepare(`SELECT first, received, ids FROM ${table} ORDER BY first DESC`)
       .iterate() as IterableIterator<{ first: number; received: number; ids: string }>) {
-      if (row.received < cutoff || held >= settings.dedupMaxIds) break;
+      if (row.received < cutoff || held >= Math.min(EAGER_IDS, settings.dedupMaxIds)) break;
       const ids = JSON.parse(row.ids) as string[];
       recent.push({ first: row.first, received: row.received, ids });
       held += ids.length;
+      below = row.first;
     }
     for (let i = recent.length - 1; i >= 0; i--) {
       const r = recent[i]!;
@@ -111,7 +138,31 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
       dedup,
       insert: db.prepare(`INSERT INTO ${table} (first, count, received, ids, times, data) VALUES (?, ?, ?, ?, ?, ?)`),
       next: head?.next ?? 1,
+      older: undefined,
+      olderNewest: 0,
     };
+    if (held >= EAGER_IDS && held < settings.dedupMaxIds) {
+      const older = new Map<string, number>();
+      t.older = older;
+      // Every older id was received no later than the oldest eagerly loaded one.
+      t.olderNewest = recent[recent.length - 1]!.received;
+      const step = db.prepare(
+        `SELECT first, received, ids FROM ${table} WHERE first < ? ORDER BY first DESC LIMIT ${RELOAD_ROWS}`,
+      );
+      const loadStep = (): void => {
+        if (closed || t.older !== older) return;
+        const rows = step.all(below) as { first: number; received: number; ids: string }[];
+        for (const row of rows) {
+          if (row.received < cutoff || held >= settings.dedupMaxIds) return;
+          const ids = JSON.parse(row.ids) as string[];
+          ids.forEach((id, j) => older.set(id, row.first + j));
+          held += ids.length;
+          below = row.first;
+        }
+        if (rows.length === RELOAD_ROWS) setImmediate(loadStep);
+      };
+      setImmediate(loadStep);
+    }
     tables.set(settings.name, t);
     return t.next;
   };
@@ -139,7 +190,7 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           const first = t.next;
           for (let i = 0; i < req.ids.length; i++) {
             const id = req.ids[i]!;
-            const seen = t.dedup.get(id, now);
+            const seen = seenBefore(t, id, now);
             if (seen !== undefined) {
               seqs.push(seen);
               duplicates.push(i);
@@ -217,6 +268,7 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           return;
         }
         case "close":
+          closed = true;
           flush();
           db.close();
           reply({ req: msg.req });
