@@ -5,8 +5,14 @@ import { join } from "node:path";
 
 const suites = {
   // Unit tests sit beside the code; integration tests need the real servers.
-  unit: { roots: ["src", "test/unit"], match: (f) => f.endsWith(".test.ts") && !f.endsWith(".integration.test.ts") },
-  integration: { roots: ["src", "test/integration"], match: (f) => f.endsWith(".integration.test.ts") },
+  unit: {
+    roots: ["src", "test/unit"],
+    match: (f) => f.endsWith(".test.ts") && !f.endsWith(".integration.test.ts"),
+  },
+  integration: {
+    roots: ["src", "test/integration"],
+    match: (f) => f.endsWith(".integration.test.ts"),
+  },
   e2e: { roots: ["test/e2e"], match: (f) => f.endsWith(".test.ts") },
 };
 

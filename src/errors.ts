@@ -72,7 +72,8 @@ export const ERRORS = {
   },
   TRB_COLLECT_UNKNOWN_OPERATION: {
     status: 400,
-    message: "Unsupported X-Amz-Target; supported: Kinesis PutRecord(s), Firehose PutRecord(Batch).",
+    message:
+      "Unsupported X-Amz-Target; supported: Kinesis PutRecord(s), Firehose PutRecord(Batch).",
   },
   TRB_COLLECT_SEGMENT_UNBOUND: {
     status: 403,

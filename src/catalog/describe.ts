@@ -18,7 +18,9 @@ export interface DatasetSummary {
 }
 
 /** The catalog as `GET /v1/catalog` and `tributary catalog` show it. */
-export async function describeCatalog(catalog: CatalogStore): Promise<{ snapshot: number; datasets: DatasetSummary[] }> {
+export async function describeCatalog(
+  catalog: CatalogStore,
+): Promise<{ snapshot: number; datasets: DatasetSummary[] }> {
   const snapshot = await catalog.latestSnapshot();
   const out: DatasetSummary[] = [];
   for (const ds of await catalog.datasets()) {

@@ -10,7 +10,10 @@ import { startNode } from "../runtime/node.js";
 import { QueryEngine } from "../serve/index.js";
 
 /** `tributary up`: runs the pipeline until SIGTERM/SIGINT, then lands what is buffered and exits. */
-export async function runUp(project: string, opts: { port?: number; speed?: number; replay: boolean }): Promise<void> {
+export async function runUp(
+  project: string,
+  opts: { port?: number; speed?: number; replay: boolean },
+): Promise<void> {
   const pipeline = loadPipeline(project);
   const envPort = process.env.PORT === undefined ? undefined : Number(process.env.PORT);
   const node = await startNode(pipeline, {
@@ -18,7 +21,9 @@ export async function runUp(project: string, opts: { port?: number; speed?: numb
     replay: opts.replay,
     ...(opts.speed !== undefined ? { speed: opts.speed } : {}),
   });
-  const read = pipeline.keys.find((k) => k.scopes.some((s) => s.startsWith("read:")) && k.secret)?.secret ?? "<read key>";
+  const read =
+    pipeline.keys.find((k) => k.scopes.some((s) => s.startsWith("read:")) && k.secret)?.secret ??
+    "<read key>";
   const first = [...pipeline.streams.keys()][0] ?? "<stream>";
   process.stdout.write(
     [
@@ -58,7 +63,11 @@ export async function runUp(project: string, opts: { port?: number; speed?: numb
 export async function runInit(folder: string): Promise<void> {
   const dir = resolve(folder);
   const file = join(dir, CONFIG_FILE);
-  if (existsSync(file)) throw new TributaryError("TRB_CONFIG_INVALID", `${file} exists already; init in an empty folder.`);
+  if (existsSync(file))
+    throw new TributaryError(
+      "TRB_CONFIG_INVALID",
+      `${file} exists already; init in an empty folder.`,
+    );
   mkdirSync(dir, { recursive: true });
   const secret = (): string => `trb_${randomBytes(24).toString("base64url")}`;
   const [write, read, admin] = [secret(), secret(), secret()];
@@ -109,7 +118,10 @@ keys:
 export async function runQuery(sql: string, opts: { dir: string; json?: boolean }): Promise<void> {
   const pipeline = loadPipeline(opts.dir);
   if (!existsSync(join(pipeline.dataDir, "catalog.db"))) {
-    throw new TributaryError("TRB_CATALOG_UNKNOWN_DATASET", `No catalog in ${pipeline.dataDir}; run \`tributary up\` first.`);
+    throw new TributaryError(
+      "TRB_CATALOG_UNKNOWN_DATASET",
+      `No catalog in ${pipeline.dataDir}; run \`tributary up\` first.`,
+    );
   }
   const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
   const engine = await QueryEngine.create({
@@ -125,7 +137,13 @@ export async function runQuery(sql: string, opts: { dir: string; json?: boolean 
   try {
     const result = await engine.query(sql);
     if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else process.stdout.write(formatTable(result.columns.map((c) => c.name), result.rows));
+    else
+      process.stdout.write(
+        formatTable(
+          result.columns.map((c) => c.name),
+          result.rows,
+        ),
+      );
   } finally {
     engine.close();
     await catalog.close();
@@ -136,7 +154,10 @@ export async function runQuery(sql: string, opts: { dir: string; json?: boolean 
 export async function runCatalog(project: string, opts: { json?: boolean }): Promise<void> {
   const pipeline = loadPipeline(project);
   if (!existsSync(join(pipeline.dataDir, "catalog.db"))) {
-    throw new TributaryError("TRB_CATALOG_UNKNOWN_DATASET", `No catalog in ${pipeline.dataDir}; run \`tributary up\` first.`);
+    throw new TributaryError(
+      "TRB_CATALOG_UNKNOWN_DATASET",
+      `No catalog in ${pipeline.dataDir}; run \`tributary up\` first.`,
+    );
   }
   const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
   try {
@@ -167,17 +188,36 @@ export async function runCatalog(project: string, opts: { json?: boolean }): Pro
 
 /** `tributary flush`: asks a running server to commit everything acknowledged. */
 export async function runFlush(opts: { url: string; key?: string }): Promise<void> {
-  if (!opts.key) throw new TributaryError("TRB_AUTH_MISSING", "Pass --key <admin secret> or set TRIBUTARY_KEY.");
-  const res = await fetch(`${opts.url}/v1/flush`, { method: "POST", headers: { authorization: `Bearer ${opts.key}` } });
+  if (!opts.key)
+    throw new TributaryError("TRB_AUTH_MISSING", "Pass --key <admin secret> or set TRIBUTARY_KEY.");
+  const res = await fetch(`${opts.url}/v1/flush`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${opts.key}` },
+  });
   const body = (await res.json()) as { error?: { code: string; message: string } };
-  if (!res.ok) throw new Error(`${body.error?.code ?? res.status}: ${body.error?.message ?? "flush failed"}`);
+  if (!res.ok)
+    throw new Error(`${body.error?.code ?? res.status}: ${body.error?.message ?? "flush failed"}`);
   process.stdout.write(`${JSON.stringify(body)}\n`);
 }
 
 /** Left-aligned text table. */
-export function formatTable(header: readonly string[], rows: readonly (readonly unknown[])[]): string {
-  const cells = [header.map(String), ...rows.map((r) => r.map((v) => (v === null ? "NULL" : typeof v === "object" ? JSON.stringify(v) : String(v))))];
-  const widths = header.map((_, i) => Math.min(60, Math.max(...cells.map((r) => (r[i] ?? "").length))));
-  const line = (r: string[]): string => r.map((c, i) => c.slice(0, 60).padEnd(widths[i]!)).join("  ").trimEnd();
+export function formatTable(
+  header: readonly string[],
+  rows: readonly (readonly unknown[])[],
+): string {
+  const cells = [
+    header.map(String),
+    ...rows.map((r) =>
+      r.map((v) => (v === null ? "NULL" : typeof v === "object" ? JSON.stringify(v) : String(v))),
+    ),
+  ];
+  const widths = header.map((_, i) =>
+    Math.min(60, Math.max(...cells.map((r) => (r[i] ?? "").length))),
+  );
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => c.slice(0, 60).padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return `${[line(cells[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n")}\n(${rows.length} rows)\n`;
 }

@@ -30,7 +30,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   program
     .command("query")
     .description("Run read-only SQL over the lake (opens the project's catalog directly).")
-    .argument("<sql>", "one SELECT, e.g. \"SELECT count(*) FROM raw.flights\"")
+    .argument("<sql>", 'one SELECT, e.g. "SELECT count(*) FROM raw.flights"')
     .option("-d, --dir <project>", "project folder", ".")
     .option("--json", "print JSON instead of a table")
     .action(runQuery);
@@ -64,6 +64,7 @@ export async function main(argv: readonly string[]): Promise<void> {
 
 function int(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("a port number (0-65535)");
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError("a port number (0-65535)");
   return n;
 }

@@ -7,7 +7,9 @@ import { normalize } from "./normalize.js";
 import { uuidv7 } from "./event-id.js";
 
 /** One incoming event: a parsed value, or the raw text of one that did not parse. */
-export type IngestItem = { readonly value: unknown; readonly size: number } | { readonly raw: string; readonly reason: string };
+export type IngestItem =
+  | { readonly value: unknown; readonly size: number }
+  | { readonly raw: string; readonly reason: string };
 
 /** What became of one event. */
 export interface ItemResult {
@@ -51,7 +53,11 @@ export class Collector {
   /** The plan of a stream, or TRB_COLLECT_STREAM_NOT_FOUND. */
   plan(name: string): StreamPlan {
     const plan = this.#streams.get(name);
-    if (!plan) throw new TributaryError("TRB_COLLECT_STREAM_NOT_FOUND", `No stream \`${name}\`; declare it under \`streams\`.`);
+    if (!plan)
+      throw new TributaryError(
+        "TRB_COLLECT_STREAM_NOT_FOUND",
+        `No stream \`${name}\`; declare it under \`streams\`.`,
+      );
     return plan;
   }
 
@@ -61,8 +67,14 @@ export class Collector {
   }
 
   /** Ingests a batch; see the class comment. Throws TRB_COLLECT_OVERLOADED past the in-flight limit. */
-  async ingest(streamName: string, items: readonly IngestItem[], endpoint: string, receivedAt = Date.now()): Promise<ItemResult[]> {
-    if (!this.#accepting) throw new TributaryError("TRB_HTTP_SHUTTING_DOWN", undefined, { retryAfter: 1 });
+  async ingest(
+    streamName: string,
+    items: readonly IngestItem[],
+    endpoint: string,
+    receivedAt = Date.now(),
+  ): Promise<ItemResult[]> {
+    if (!this.#accepting)
+      throw new TributaryError("TRB_HTTP_SHUTTING_DOWN", undefined, { retryAfter: 1 });
     const plan = this.plan(streamName);
     const good: { id: string; time: number; data: string }[] = [];
     const bad: { id: string; time: number; data: string }[] = [];
@@ -117,7 +129,11 @@ export class Collector {
         if (s.kind === "good") {
           const r = goodResults[s.index]!;
           if (r.duplicate) duplicates++;
-          return { id: good[s.index]!.id, seq: r.seq, status: r.duplicate ? "duplicate" : "stored" };
+          return {
+            id: good[s.index]!.id,
+            seq: r.seq,
+            status: r.duplicate ? "duplicate" : "stored",
+          };
         }
         const r = badResults[s.index]!;
         return { id: bad[s.index]!.id, seq: r.seq, status: "dead_lettered", reason: s.reason! };
@@ -133,11 +149,22 @@ export class Collector {
   }
 }
 
-function deadLetter(id: string, receivedAt: number, reason: string, raw: string): { id: string; time: number; data: string } {
+function deadLetter(
+  id: string,
+  receivedAt: number,
+  reason: string,
+  raw: string,
+): { id: string; time: number; data: string } {
   const at = new Date(receivedAt).toISOString();
   return {
     id,
     time: receivedAt,
-    data: JSON.stringify({ _event_id: id, _received_at: at, _event_time: at, _reason: reason, _raw: raw }),
+    data: JSON.stringify({
+      _event_id: id,
+      _received_at: at,
+      _event_time: at,
+      _reason: reason,
+      _raw: raw,
+    }),
   };
 }

@@ -25,7 +25,8 @@ const AWS_TYPES: Partial<Record<ErrorCode, string>> = {
   TRB_HTTP_SHUTTING_DOWN: "ServiceUnavailableException",
 };
 
-type Operation = "Kinesis.PutRecord" | "Kinesis.PutRecords" | "Firehose.PutRecord" | "Firehose.PutRecordBatch";
+type Operation =
+  "Kinesis.PutRecord" | "Kinesis.PutRecords" | "Firehose.PutRecord" | "Firehose.PutRecordBatch";
 
 const OPERATIONS: Record<string, Operation> = {
   "Kinesis_20131202.PutRecord": "Kinesis.PutRecord",
@@ -43,16 +44,27 @@ export function registerKinesisRoutes(
     try {
       const target = String(req.headers["x-amz-target"] ?? "");
       const op = OPERATIONS[target];
-      if (!op) throw new TributaryError("TRB_COLLECT_UNKNOWN_OPERATION", `Unsupported X-Amz-Target \`${target}\`.`);
+      if (!op)
+        throw new TributaryError(
+          "TRB_COLLECT_UNKNOWN_OPERATION",
+          `Unsupported X-Amz-Target \`${target}\`.`,
+        );
       const body = bodyText(req);
-      const key = await verifySigV4({ method: req.method, url: req.url, headers: req.headers, body }, (id) => deps.keys.byId(id));
+      const key = await verifySigV4(
+        { method: req.method, url: req.url, headers: req.headers, body },
+        (id) => deps.keys.byId(id),
+      );
       const input = parseInput(body);
       const stream = streamName(op, input);
       deps.collector.plan(stream);
       deps.keys.authorize(key, { kind: "write", stream });
       const datas = recordsOf(op, input);
       const items = datas.map((d) => decode(d, deps.maxEventSize));
-      const results = await deps.collector.ingest(stream, items, op.startsWith("Kinesis") ? "kinesis" : "firehose");
+      const results = await deps.collector.ingest(
+        stream,
+        items,
+        op.startsWith("Kinesis") ? "kinesis" : "firehose",
+      );
       return reply.header("Content-Type", "application/x-amz-json-1.1").send(respond(op, results));
     } catch (e) {
       return sendAwsError(reply, e);
@@ -63,7 +75,8 @@ export function registerKinesisRoutes(
 function parseInput(body: string): Record<string, unknown> {
   try {
     const v = JSON.parse(body) as unknown;
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
+    if (v !== null && typeof v === "object" && !Array.isArray(v))
+      return v as Record<string, unknown>;
   } catch {
     // fall through to the coded error below; the parser's message adds nothing for AWS clients
   }
@@ -78,7 +91,10 @@ function streamName(op: Operation, input: Record<string, unknown>): string {
     const m = /:(?:stream|deliverystream)\/([^/]+)$/.exec(arn);
     if (m) return m[1]!;
   }
-  throw new TributaryError("TRB_HTTP_BAD_REQUEST", op.startsWith("Kinesis") ? "StreamName is required." : "DeliveryStreamName is required.");
+  throw new TributaryError(
+    "TRB_HTTP_BAD_REQUEST",
+    op.startsWith("Kinesis") ? "StreamName is required." : "DeliveryStreamName is required.",
+  );
 }
 
 function recordsOf(op: Operation, input: Record<string, unknown>): unknown[] {
@@ -90,9 +106,13 @@ function recordsOf(op: Operation, input: Record<string, unknown>): unknown[] {
     case "Kinesis.PutRecords":
     case "Firehose.PutRecordBatch": {
       const records = input.Records;
-      if (!Array.isArray(records) || records.length === 0) throw new TributaryError("TRB_HTTP_BAD_REQUEST", "Records must be a non-empty array.");
+      if (!Array.isArray(records) || records.length === 0)
+        throw new TributaryError("TRB_HTTP_BAD_REQUEST", "Records must be a non-empty array.");
       if (records.length > MAX_RECORDS) {
-        throw new TributaryError("TRB_COLLECT_TOO_MANY_EVENTS", `${records.length} records in one call; the limit is ${MAX_RECORDS}.`);
+        throw new TributaryError(
+          "TRB_COLLECT_TOO_MANY_EVENTS",
+          `${records.length} records in one call; the limit is ${MAX_RECORDS}.`,
+        );
       }
       return records.map((r) => (r as { Data?: unknown } | null)?.Data);
     }
@@ -101,10 +121,14 @@ function recordsOf(op: Operation, input: Record<string, unknown>): unknown[] {
 
 /** A record's Data (base64) as an event; bytes that are not one JSON value are dead-lettered. */
 function decode(data: unknown, maxEventSize: number): IngestItem {
-  if (typeof data !== "string") return { raw: JSON.stringify(data ?? null), reason: "Data must be a base64 string" };
+  if (typeof data !== "string")
+    return { raw: JSON.stringify(data ?? null), reason: "Data must be a base64 string" };
   const text = Buffer.from(data, "base64").toString("utf8");
   try {
-    return { value: JSON.parse(text) as unknown, size: text.length > maxEventSize ? text.length : 0 };
+    return {
+      value: JSON.parse(text) as unknown,
+      size: text.length > maxEventSize ? text.length : 0,
+    };
   } catch (e) {
     return { raw: text, reason: `Data is not JSON: ${(e as Error).message}` };
   }
@@ -114,7 +138,11 @@ function respond(op: Operation, results: readonly ItemResult[]): Record<string, 
   const first = results[0]!;
   switch (op) {
     case "Kinesis.PutRecord":
-      return { SequenceNumber: String(first.seq), ShardId: "shardId-000000000000", EncryptionType: "NONE" };
+      return {
+        SequenceNumber: String(first.seq),
+        ShardId: "shardId-000000000000",
+        EncryptionType: "NONE",
+      };
     case "Kinesis.PutRecords":
       return {
         FailedRecordCount: 0,
@@ -144,7 +172,8 @@ function respond(op: Operation, results: readonly ItemResult[]): Record<string, 
 function sendAwsError(reply: FastifyReply, e: unknown): FastifyReply {
   const err = isTributaryError(e) ? e : new TributaryError("TRB_INTERNAL", undefined, { cause: e });
   if (err.code === "TRB_INTERNAL") reply.log.error({ err: e }, "kinesis request failed");
-  const type = AWS_TYPES[err.code] ?? (err.status >= 500 ? "InternalFailure" : "InvalidArgumentException");
+  const type =
+    AWS_TYPES[err.code] ?? (err.status >= 500 ? "InternalFailure" : "InvalidArgumentException");
   const status = err.code === "TRB_COLLECT_OVERLOADED" ? 429 : err.status;
   if (err.retryAfter !== undefined) void reply.header("Retry-After", String(err.retryAfter));
   return reply

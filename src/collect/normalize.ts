@@ -40,12 +40,18 @@ const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
  * Validates and normalizes one event against its stream.
  * @example normalize(plan, { flight_id: "F1", date: "2001-01-01T00:01:00Z" }, Date.now())
  */
-export function normalize(plan: StreamPlan, value: unknown, receivedAt: number): NormalizedEvent | RejectedEvent {
+export function normalize(
+  plan: StreamPlan,
+  value: unknown,
+  receivedAt: number,
+): NormalizedEvent | RejectedEvent {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return reject(undefined, "event is not a JSON object");
   }
   const event = value as Record<string, unknown>;
-  return plan.format === "segment" ? normalizeSegment(plan, event, receivedAt) : normalizeJson(plan, event, receivedAt);
+  return plan.format === "segment"
+    ? normalizeSegment(plan, event, receivedAt)
+    : normalizeJson(plan, event, receivedAt);
 }
 
 /** Per-plan constants of the hot path: quoted column names and the set of declared names. */
@@ -67,7 +73,11 @@ function cacheOf(plan: StreamPlan): PlanCache {
   return c;
 }
 
-function normalizeJson(plan: StreamPlan, event: Record<string, unknown>, receivedAt: number): NormalizedEvent | RejectedEvent {
+function normalizeJson(
+  plan: StreamPlan,
+  event: Record<string, unknown>,
+  receivedAt: number,
+): NormalizedEvent | RejectedEvent {
   const idValue = plan.idField === undefined ? undefined : event[plan.idField];
   const given = idOf(idValue);
   if (given === null) return reject(undefined, `${plan.idField} must be a string or an integer`);
@@ -102,7 +112,11 @@ function normalizeJson(plan: StreamPlan, event: Record<string, unknown>, receive
   return { ok: true, id, time, data };
 }
 
-function normalizeSegment(plan: StreamPlan, event: Record<string, unknown>, receivedAt: number): NormalizedEvent | RejectedEvent {
+function normalizeSegment(
+  plan: StreamPlan,
+  event: Record<string, unknown>,
+  receivedAt: number,
+): NormalizedEvent | RejectedEvent {
   const id = idOf(event.messageId);
   if (id === null) return reject(undefined, "messageId must be a string");
   const eventId = id ?? uuidv7(receivedAt);
@@ -110,7 +124,8 @@ function normalizeSegment(plan: StreamPlan, event: Record<string, unknown>, rece
   if (typeof type !== "string" || !SEGMENT_TYPES.has(type)) {
     return reject(eventId, "type must be one of track, identify, page, screen, group, alias");
   }
-  if (type === "track" && typeof event.event !== "string") return reject(eventId, "a track call needs `event` (a string)");
+  if (type === "track" && typeof event.event !== "string")
+    return reject(eventId, "a track call needs `event` (a string)");
   if (typeof event.userId !== "string" && typeof event.anonymousId !== "string") {
     return reject(eventId, "a Segment call needs userId or anonymousId");
   }
@@ -120,7 +135,11 @@ function normalizeSegment(plan: StreamPlan, event: Record<string, unknown>, rece
     if (t === undefined) return reject(eventId, "timestamp is not an ISO-8601 date");
     time = t;
   }
-  const out: Record<string, unknown> = { _event_id: eventId, _received_at: iso(receivedAt), _event_time: iso(time) };
+  const out: Record<string, unknown> = {
+    _event_id: eventId,
+    _received_at: iso(receivedAt),
+    _event_time: iso(time),
+  };
   for (const col of plan.fields) out[col.name] = null;
   let extra: Record<string, unknown> | null = null;
   for (const [k, v] of Object.entries(event)) {
@@ -128,7 +147,8 @@ function normalizeSegment(plan: StreamPlan, event: Record<string, unknown>, rece
     const col = Object.hasOwn(SEGMENT_KEYS, k) ? SEGMENT_KEYS[k] : undefined;
     if (col !== undefined) {
       if (col === "properties" || col === "traits" || col === "context") out[col] = v ?? null;
-      else if (v !== undefined && v !== null && typeof v !== "string") return reject(eventId, `${k} must be a string`);
+      else if (v !== undefined && v !== null && typeof v !== "string")
+        return reject(eventId, `${k} must be a string`);
       else out[col] = v ?? null;
     } else if (!SEGMENT_ENVELOPE.has(k)) (extra ??= extraObject())[k] = v;
   }
@@ -165,14 +185,20 @@ function check(col: Column, v: unknown): unknown {
     case "string":
       return typeof v === "string" ? v : new Invalid(`${col.name} must be a string`);
     case "integer":
-      return typeof v === "number" && Number.isSafeInteger(v) ? v : new Invalid(`${col.name} must be an integer`);
+      return typeof v === "number" && Number.isSafeInteger(v)
+        ? v
+        : new Invalid(`${col.name} must be an integer`);
     case "number":
-      return typeof v === "number" && Number.isFinite(v) ? v : new Invalid(`${col.name} must be a number`);
+      return typeof v === "number" && Number.isFinite(v)
+        ? v
+        : new Invalid(`${col.name} must be a number`);
     case "boolean":
       return typeof v === "boolean" ? v : new Invalid(`${col.name} must be true or false`);
     case "timestamp": {
       const ms = toMillis(v);
-      return ms === undefined ? new Invalid(`${col.name} must be an ISO-8601 timestamp or epoch milliseconds`) : ms;
+      return ms === undefined
+        ? new Invalid(`${col.name} must be an ISO-8601 timestamp or epoch milliseconds`)
+        : ms;
     }
     case "json":
       return v;
@@ -183,7 +209,8 @@ function check(col: Column, v: unknown): unknown {
 export function toMillis(v: unknown): number | undefined {
   let ms: number;
   if (typeof v === "number") ms = v;
-  else if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}/.test(v)) ms = Date.parse(v.length === 19 || v.length === 16 ? `${v}Z` : v);
+  else if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}/.test(v))
+    ms = Date.parse(v.length === 19 || v.length === 16 ? `${v}Z` : v);
   else return undefined;
   return Number.isFinite(ms) && ms >= MIN_TIME && ms <= MAX_TIME ? Math.trunc(ms) : undefined;
 }

@@ -41,29 +41,45 @@ export function registerCollectRoutes(app: FastifyInstance, deps: CollectDeps): 
   );
 
   const segment = (path: string, kind: "batch" | "single"): void => {
-    app.post(path, { bodyLimit: kind === "batch" ? SEGMENT_BATCH_LIMIT : SEGMENT_CALL_LIMIT }, async (req, reply) => {
-      const key = segmentKey(keys, req.headers.authorization, req.body);
-      const stream = key.segmentStream;
-      if (stream === undefined) throw new TributaryError("TRB_COLLECT_SEGMENT_UNBOUND", `key ${key.id} has no segment_stream`);
-      keys.authorize(key, { kind: "write", stream });
-      const body = parseObject(bodyText(req));
-      let items: IngestItem[];
-      if (kind === "batch") {
-        if (!Array.isArray(body.batch)) throw new TributaryError("TRB_COLLECT_BODY_MALFORMED", "A batch call needs `batch`: an array of calls.");
-        items = body.batch.map((v: unknown) => ({ value: withDefaults(v, body.context), size: 0 }));
-      } else {
-        const type = path.slice("/v1/".length);
-        items = [{ value: { type, ...body }, size: 0 }];
-      }
-      checkCount(items, deps.maxEventsPerRequest);
-      const results = await collector.ingest(stream, items, "segment");
-      const s = summarize(results);
-      return reply.code(200).send({ success: true, ...s });
-    });
+    app.post(
+      path,
+      { bodyLimit: kind === "batch" ? SEGMENT_BATCH_LIMIT : SEGMENT_CALL_LIMIT },
+      async (req, reply) => {
+        const key = segmentKey(keys, req.headers.authorization, req.body);
+        const stream = key.segmentStream;
+        if (stream === undefined)
+          throw new TributaryError(
+            "TRB_COLLECT_SEGMENT_UNBOUND",
+            `key ${key.id} has no segment_stream`,
+          );
+        keys.authorize(key, { kind: "write", stream });
+        const body = parseObject(bodyText(req));
+        let items: IngestItem[];
+        if (kind === "batch") {
+          if (!Array.isArray(body.batch))
+            throw new TributaryError(
+              "TRB_COLLECT_BODY_MALFORMED",
+              "A batch call needs `batch`: an array of calls.",
+            );
+          items = body.batch.map((v: unknown) => ({
+            value: withDefaults(v, body.context),
+            size: 0,
+          }));
+        } else {
+          const type = path.slice("/v1/".length);
+          items = [{ value: { type, ...body }, size: 0 }];
+        }
+        checkCount(items, deps.maxEventsPerRequest);
+        const results = await collector.ingest(stream, items, "segment");
+        const s = summarize(results);
+        return reply.code(200).send({ success: true, ...s });
+      },
+    );
   };
   segment("/v1/batch", "batch");
   segment("/v1/import", "batch");
-  for (const call of ["track", "identify", "page", "screen", "group", "alias"]) segment(`/v1/${call}`, "single");
+  for (const call of ["track", "identify", "page", "screen", "group", "alias"])
+    segment(`/v1/${call}`, "single");
 }
 
 /** The raw body as text (the server registers a string parser for JSON content types). */
@@ -80,7 +96,10 @@ function parseObject(text: string): Record<string, unknown> {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new TributaryError("TRB_COLLECT_BODY_MALFORMED", `The body is not valid JSON: ${(e as Error).message}`);
+    throw new TributaryError(
+      "TRB_COLLECT_BODY_MALFORMED",
+      `The body is not valid JSON: ${(e as Error).message}`,
+    );
   }
   if (v === null || typeof v !== "object" || Array.isArray(v)) {
     throw new TributaryError("TRB_COLLECT_BODY_MALFORMED", "The body must be a JSON object.");
@@ -107,7 +126,10 @@ function withDefaults(v: unknown, context: unknown): unknown {
 
 function checkCount(items: readonly unknown[], max: number): void {
   if (items.length > max) {
-    throw new TributaryError("TRB_COLLECT_TOO_MANY_EVENTS", `${items.length} events in one request; the limit is ${max}.`);
+    throw new TributaryError(
+      "TRB_COLLECT_TOO_MANY_EVENTS",
+      `${items.length} events in one request; the limit is ${max}.`,
+    );
   }
 }
 

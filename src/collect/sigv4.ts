@@ -20,7 +20,8 @@ export interface SignedRequest {
 class Sha256 {
   readonly #hash: Hash | Hmac;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));
+    this.#hash =
+      secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));
   }
   update(data: string | ArrayBuffer | ArrayBufferView): void {
     this.#hash.update(toBytes(data));
@@ -36,7 +37,8 @@ function toBytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Ar
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-const AUTH = /^AWS4-HMAC-SHA256\s+Credential=([^/\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})\s*$/;
+const AUTH =
+  /^AWS4-HMAC-SHA256\s+Credential=([^/\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})\s*$/;
 
 /**
  * Checks the request's SigV4 signature: the access key id must be a key id whose secret is known,
@@ -49,26 +51,48 @@ export async function verifySigV4(
   now = Date.now(),
 ): Promise<KeyPlan> {
   const auth = header(req.headers, "authorization");
-  if (auth === undefined) throw new TributaryError("TRB_AUTH_MISSING", "Sign the request with AWS SigV4 (key id and secret).");
+  if (auth === undefined)
+    throw new TributaryError(
+      "TRB_AUTH_MISSING",
+      "Sign the request with AWS SigV4 (key id and secret).",
+    );
   const m = AUTH.exec(auth);
-  if (!m) throw new TributaryError("TRB_COLLECT_SIGNATURE_INVALID", "The Authorization header is not an AWS4-HMAC-SHA256 signature.");
+  if (!m)
+    throw new TributaryError(
+      "TRB_COLLECT_SIGNATURE_INVALID",
+      "The Authorization header is not an AWS4-HMAC-SHA256 signature.",
+    );
   const [, keyId, , region, service, signedList, signature] = m as unknown as string[];
   const key = keyById(keyId!);
   if (!key) throw new TributaryError("TRB_AUTH_INVALID", `No key with id ${keyId}.`);
   if (key.secret === undefined) {
-    throw new TributaryError("TRB_AUTH_INVALID", `Key ${keyId} is stored only as a hash; give it a \`secret\` to accept SigV4 clients.`);
+    throw new TributaryError(
+      "TRB_AUTH_INVALID",
+      `Key ${keyId} is stored only as a hash; give it a \`secret\` to accept SigV4 clients.`,
+    );
   }
   const amzDate = header(req.headers, "x-amz-date");
   const signingDate = amzDate ? parseAmzDate(amzDate) : undefined;
-  if (signingDate === undefined) throw new TributaryError("TRB_COLLECT_SIGNATURE_INVALID", "X-Amz-Date is missing or malformed.");
+  if (signingDate === undefined)
+    throw new TributaryError(
+      "TRB_COLLECT_SIGNATURE_INVALID",
+      "X-Amz-Date is missing or malformed.",
+    );
   if (Math.abs(now - signingDate.getTime()) > MAX_SKEW_MS) {
-    throw new TributaryError("TRB_COLLECT_SIGNATURE_INVALID", "The signature expired: X-Amz-Date is more than 15 minutes from the server clock.");
+    throw new TributaryError(
+      "TRB_COLLECT_SIGNATURE_INVALID",
+      "The signature expired: X-Amz-Date is more than 15 minutes from the server clock.",
+    );
   }
   const signed = signedList!.split(";");
   const headers: Record<string, string> = {};
   for (const name of signed) {
     const v = header(req.headers, name);
-    if (v === undefined) throw new TributaryError("TRB_COLLECT_SIGNATURE_INVALID", `Signed header ${name} is missing.`);
+    if (v === undefined)
+      throw new TributaryError(
+        "TRB_COLLECT_SIGNATURE_INVALID",
+        `Signed header ${name} is missing.`,
+      );
     headers[name] = v;
   }
   const q = req.url.indexOf("?");
@@ -82,11 +106,23 @@ export async function verifySigV4(
     sha256: Sha256,
   });
   const expected = await signer.sign(
-    { method: req.method, protocol: "http:", hostname: headers.host ?? "", path, query, headers, body: req.body },
+    {
+      method: req.method,
+      protocol: "http:",
+      hostname: headers.host ?? "",
+      path,
+      query,
+      headers,
+      body: req.body,
+    },
     { signingDate, signingRegion: region!, signingService: service! },
   );
-  const got = /Signature=([0-9a-f]{64})/.exec(String(expected.headers.authorization ?? ""))?.[1] ?? "";
-  if (got.length !== signature!.length || !timingSafeEqual(Buffer.from(got), Buffer.from(signature!))) {
+  const got =
+    /Signature=([0-9a-f]{64})/.exec(String(expected.headers.authorization ?? ""))?.[1] ?? "";
+  if (
+    got.length !== signature!.length ||
+    !timingSafeEqual(Buffer.from(got), Buffer.from(signature!))
+  ) {
     throw new TributaryError("TRB_COLLECT_SIGNATURE_INVALID");
   }
   return key;

@@ -16,7 +16,10 @@ export function findConfigFile(target = "."): string {
   if (existsSync(path) && statSync(path).isFile()) return path;
   const file = join(path, CONFIG_FILE);
   if (!existsSync(file)) {
-    throw new TributaryError("TRB_CONFIG_NOT_FOUND", `No ${CONFIG_FILE} in ${path}; run \`tributary init ${target}\`.`);
+    throw new TributaryError(
+      "TRB_CONFIG_NOT_FOUND",
+      `No ${CONFIG_FILE} in ${path}; run \`tributary init ${target}\`.`,
+    );
   }
   return file;
 }
@@ -32,7 +35,11 @@ export function loadPipeline(target = ".", env: NodeJS.ProcessEnv = process.env)
 }
 
 /** Parses and validates config text; errors name the file, line and the fix. */
-export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): PipelineConfig {
+export function parseConfigText(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): PipelineConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -64,8 +71,11 @@ function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[
     // A map key: find the pair so the line is that of the key itself (a map value starts a line later).
     const parent = doc.getIn(path.slice(0, n - 1) as unknown[], true);
     if (n > 0 && isMap(parent)) {
-      const pair = parent.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === path[n - 1]);
-      if (pair && isNode(pair.key) && pair.key.range) return counter.linePos(pair.key.range[0]).line;
+      const pair = parent.items.find(
+        (p) => isNode(p.key) && (p.key as { value?: unknown }).value === path[n - 1],
+      );
+      if (pair && isNode(pair.key) && pair.key.range)
+        return counter.linePos(pair.key.range[0]).line;
     }
     const node = doc.getIn(path.slice(0, n) as unknown[], true);
     if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
@@ -83,11 +93,13 @@ function interpolate(
   if (typeof value === "string") {
     return value.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_, name: string) => {
       const v = env[name];
-      if (v === undefined) throw configError(file, where(path), `environment variable ${name} is not set`);
+      if (v === undefined)
+        throw configError(file, where(path), `environment variable ${name} is not set`);
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, file, where, [...path, i]));
+  if (Array.isArray(value))
+    return value.map((v, i) => interpolate(v, env, file, where, [...path, i]));
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [k, interpolate(v, env, file, where, [...path, k])]),
@@ -115,12 +127,16 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
 
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = raw;
-  for (const p of path) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+  for (const p of path)
+    v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
   return v;
 }
 
 /** The shape (key → schema) of the object schema at a config path, for "did you mean". */
-function schemaAt(schema: z.ZodType, path: readonly PropertyKey[]): Record<string, unknown> | undefined {
+function schemaAt(
+  schema: z.ZodType,
+  path: readonly PropertyKey[],
+): Record<string, unknown> | undefined {
   let s: z.ZodType | undefined = schema;
   for (const p of path) {
     s = unwrap(s);
@@ -130,7 +146,8 @@ function schemaAt(schema: z.ZodType, path: readonly PropertyKey[]): Record<strin
     else return undefined;
   }
   s = unwrap(s);
-  if (s instanceof z.ZodUnion) s = (s._zod.def.options as z.ZodType[]).map(unwrap).find((o) => o instanceof z.ZodObject);
+  if (s instanceof z.ZodUnion)
+    s = (s._zod.def.options as z.ZodType[]).map(unwrap).find((o) => o instanceof z.ZodObject);
   return s instanceof z.ZodObject ? (s.shape as Record<string, unknown>) : undefined;
 }
 
@@ -161,19 +178,31 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(
+        prev[j]! + 1,
+        cur[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     prev = cur;
   }
   return prev[b.length]!;
 }
 
-function crossCheck(config: PipelineConfig, file: string, where: (p: PropertyKey[]) => number): void {
+function crossCheck(
+  config: PipelineConfig,
+  file: string,
+  where: (p: PropertyKey[]) => number,
+): void {
   const streams = Object.keys(config.streams);
   const fail = (path: PropertyKey[], what: string, names: string[] = []): never => {
     const value = String(valueAt(config, path) ?? "");
     const near = nearest(value, names);
-    throw configError(file, where(path), `${path.join(".")}: ${what}${near ? ` (did you mean \`${near}\`?)` : ""}`);
+    throw configError(
+      file,
+      where(path),
+      `${path.join(".")}: ${what}${near ? ` (did you mean \`${near}\`?)` : ""}`,
+    );
   };
   for (const [name, s] of Object.entries(config.streams)) {
     if (s.format === "segment" && Object.keys(s.fields).length > 0) {
@@ -197,15 +226,25 @@ function crossCheck(config: PipelineConfig, file: string, where: (p: PropertyKey
     keyIds.add(k.id);
     k.scopes.forEach((scope, j) => {
       const m = /^write:([a-z][a-z0-9_]*)$/.exec(scope);
-      if (m && !streams.includes(m[1]!)) fail(["keys", i, "scopes", j], `unknown stream \`${m[1]}\``, streams.map((s) => `write:${s}`));
+      if (m && !streams.includes(m[1]!))
+        fail(
+          ["keys", i, "scopes", j],
+          `unknown stream \`${m[1]}\``,
+          streams.map((s) => `write:${s}`),
+        );
     });
     if (k.segment_stream !== undefined) {
-      if (!streams.includes(k.segment_stream)) fail(["keys", i, "segment_stream"], "unknown stream", streams);
+      if (!streams.includes(k.segment_stream))
+        fail(["keys", i, "segment_stream"], "unknown stream", streams);
       else if (config.streams[k.segment_stream]!.format !== "segment") {
         fail(["keys", i, "segment_stream"], "that stream needs `format: segment`");
       }
     }
-    if (k.secret !== undefined && k.secret_sha256 !== undefined && sha256Hex(k.secret) !== k.secret_sha256) {
+    if (
+      k.secret !== undefined &&
+      k.secret_sha256 !== undefined &&
+      sha256Hex(k.secret) !== k.secret_sha256
+    ) {
       fail(["keys", i, "secret_sha256"], "does not match `secret`; keep one of the two");
     }
   });
@@ -213,6 +252,7 @@ function crossCheck(config: PipelineConfig, file: string, where: (p: PropertyKey
     if (!streams.includes(r.stream)) fail(["replay", i, "stream"], "unknown stream", streams);
     const key = config.keys.find((k) => k.id === r.key);
     if (!key) fail(["replay", i, "key"], "unknown key id", [...keyIds]);
-    else if (key.secret === undefined) fail(["replay", i, "key"], "the replay key needs `secret` (not only its hash)");
+    else if (key.secret === undefined)
+      fail(["replay", i, "key"], "the replay key needs `secret` (not only its hash)");
   });
 }

@@ -77,7 +77,12 @@ export interface Pipeline {
 
 /** Fixed columns of `format: segment` streams (the rest of a call is kept in `_extra`). */
 export const SEGMENT_FIELDS: readonly Column[] = Object.freeze([
-  { name: "type", type: "string", required: true, description: "track, identify, page, screen, group or alias" },
+  {
+    name: "type",
+    type: "string",
+    required: true,
+    description: "track, identify, page, screen, group or alias",
+  },
   { name: "event", type: "string", required: false, description: "Event name of a track call" },
   { name: "name", type: "string", required: false, description: "Page or screen name" },
   { name: "user_id", type: "string", required: false, description: "Segment userId" },

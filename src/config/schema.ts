@@ -46,7 +46,10 @@ const streamSpec = z
       ),
     description: z.string().optional().describe("What the stream carries, shown in the catalog."),
     fields: z
-      .record(z.string().regex(NAME, "a lower_snake_case field name"), z.union([z.enum(FIELD_TYPES), fieldSpec]))
+      .record(
+        z.string().regex(NAME, "a lower_snake_case field name"),
+        z.union([z.enum(FIELD_TYPES), fieldSpec]),
+      )
       .default({})
       .describe(
         "Declared fields, name to type (or to `{type, required, description}`). They become typed columns; undeclared fields are kept in the `_extra` JSON column, never dropped.",
@@ -122,7 +125,9 @@ const keySpec = z
     segment_stream: z
       .string()
       .optional()
-      .describe("Stream that receives this key's Segment-compatible calls (/v1/batch, /v1/track...)."),
+      .describe(
+        "Stream that receives this key's Segment-compatible calls (/v1/batch, /v1/track...).",
+      ),
   })
   .refine((k) => k.secret !== undefined || k.secret_sha256 !== undefined, {
     message: "a key needs `secret` or `secret_sha256`",
@@ -169,7 +174,9 @@ const lakeSpec = z
       .strictObject({
         max_bytes: byteSize
           .default("16MiB")
-          .describe("Land buffered events once they reach this size (like Firehose's buffer size)."),
+          .describe(
+            "Land buffered events once they reach this size (like Firehose's buffer size).",
+          ),
         max_age: duration
           .default("10s")
           .describe(

@@ -43,7 +43,11 @@ export class KeyRing {
   authorize(key: KeyPlan, access: Access): void {
     if (!allows(key, access)) {
       const what =
-        access.kind === "write" ? `write:${access.stream}` : access.kind === "read" ? `read:${access.dataset}` : "admin";
+        access.kind === "write"
+          ? `write:${access.stream}`
+          : access.kind === "read"
+            ? `read:${access.dataset}`
+            : "admin";
       throw new TributaryError("TRB_AUTH_FORBIDDEN", `key ${key.id} lacks the scope ${what}`);
     }
   }
@@ -80,7 +84,11 @@ export function bearerSecret(header: string | undefined): string | undefined {
 export function basicUser(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!m) throw new TributaryError("TRB_AUTH_MISSING", "Authorization must be `Basic base64(<write key>:)`.");
+  if (!m)
+    throw new TributaryError(
+      "TRB_AUTH_MISSING",
+      "Authorization must be `Basic base64(<write key>:)`.",
+    );
   const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   return colon < 0 ? decoded : decoded.slice(0, colon);

@@ -29,9 +29,21 @@ export function sqlType(type: FieldType): string {
 }
 
 const ENVELOPE: readonly SchemaColumn[] = [
-  { name: "_event_id", type: "VARCHAR", description: "Event id (declared id field, messageId, or a generated UUIDv7)" },
-  { name: "_received_at", type: "TIMESTAMP", description: "When Tributary received the event (UTC)" },
-  { name: "_event_time", type: "TIMESTAMP", description: "Event time (UTC): the declared time field, else the received time" },
+  {
+    name: "_event_id",
+    type: "VARCHAR",
+    description: "Event id (declared id field, messageId, or a generated UUIDv7)",
+  },
+  {
+    name: "_received_at",
+    type: "TIMESTAMP",
+    description: "When Tributary received the event (UTC)",
+  },
+  {
+    name: "_event_time",
+    type: "TIMESTAMP",
+    description: "Event time (UTC): the declared time field, else the received time",
+  },
 ];
 
 /** `raw.<stream>`: envelope, declared fields, `_extra` with every undeclared field. */
@@ -42,8 +54,16 @@ export function rawDataset(plan: StreamPlan): DatasetDef {
     description: plan.description ?? `Events of stream ${plan.name}`,
     columns: [
       ...ENVELOPE,
-      ...plan.fields.map((f) => ({ name: f.name, type: sqlType(f.type), ...(f.description ? { description: f.description } : {}) })),
-      { name: "_extra", type: "JSON", description: "Undeclared fields of the event, kept losslessly" },
+      ...plan.fields.map((f) => ({
+        name: f.name,
+        type: sqlType(f.type),
+        ...(f.description ? { description: f.description } : {}),
+      })),
+      {
+        name: "_extra",
+        type: "JSON",
+        description: "Undeclared fields of the event, kept losslessly",
+      },
     ],
     partitionColumns: EVENT_PARTITIONS,
   };

@@ -22,7 +22,9 @@ export class ParquetWriter {
   }
 
   /** Opens a private in-memory DuckDB for writing. */
-  static async create(options: { threads?: number; memoryLimit?: string } = {}): Promise<ParquetWriter> {
+  static async create(
+    options: { threads?: number; memoryLimit?: string } = {},
+  ): Promise<ParquetWriter> {
     const db = await DuckDBInstance.create(":memory:", {
       threads: String(options.threads ?? 2),
       // DuckDB defaults to 80 % of RAM; landing buffers are small, so keep the process bounded.

@@ -44,7 +44,11 @@ export class LandStage {
           flushMaxBytes: pipeline.lake.flushMaxBytes,
           flushMaxAgeMs: pipeline.lake.flushMaxAgeMs,
           compression: pipeline.lake.compression,
-          stagingDir: join(pipeline.lakeDir, "_staging", `${dataset.ref.layer}.${dataset.ref.name}`),
+          stagingDir: join(
+            pipeline.lakeDir,
+            "_staging",
+            `${dataset.ref.layer}.${dataset.ref.name}`,
+          ),
           log,
         });
         await lander.start();
@@ -65,4 +69,3 @@ export class LandStage {
     this.#writer.close();
   }
 }
-

@@ -49,7 +49,11 @@ const PUT_CONCURRENCY = 8;
 const MAX_HOURS_PER_LANDING = 256;
 
 /** Maps with at most `limit` calls in flight, keeping the order of `items`. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -132,12 +136,20 @@ export class Lander {
         }
         const urgent = this.#waiters.length > 0;
         const age = this.#lines.length > 0 ? Date.now() - this.#firstBufferedAt : 0;
-        const waitMs = urgent ? 0 : this.#lines.length > 0 ? Math.max(0, o.flushMaxAgeMs - age) : 1000;
+        const waitMs = urgent
+          ? 0
+          : this.#lines.length > 0
+            ? Math.max(0, o.flushMaxAgeMs - age)
+            : 1000;
         if (this.#abort.signal.aborted) this.#abort = new AbortController();
         // Yield to I/O between reads: reading and splitting a backlog is synchronous work, and
         // catching up after a restart must not stall HTTP intake (or readiness).
         await new Promise<void>((resolve) => setImmediate(resolve));
-        const records = await o.stream.read(o.streamName, this.#next, { max, waitMs, signal: this.#abort.signal });
+        const records = await o.stream.read(o.streamName, this.#next, {
+          max,
+          waitMs,
+          signal: this.#abort.signal,
+        });
         let consumed = 0;
         let split = false;
         for (const r of records) {
@@ -160,7 +172,10 @@ export class Lander {
           this.#next = r.seq + 1;
         }
         if (consumed > 0) metrics.landReceived.inc({ dataset: this.#name() }, consumed);
-        metrics.landLag.set({ dataset: this.#name() }, (await o.stream.end(o.streamName)) - this.committed);
+        metrics.landLag.set(
+          { dataset: this.#name() },
+          (await o.stream.end(o.streamName)) - this.committed,
+        );
         const full = this.#bytes >= o.flushMaxBytes;
         const old = this.#lines.length > 0 && Date.now() - this.#firstBufferedAt >= o.flushMaxAgeMs;
         const drained = records.length < max && !split;
@@ -172,13 +187,19 @@ export class Lander {
         metrics.landErrors.inc({ dataset: this.#name() });
         if (isTributaryError(e, "TRB_CATALOG_CONFLICT")) {
           // Another lander committed this range: drop the buffer and continue from its position.
-          o.log.info({ dataset: this.#name(), err: e.message }, "position moved by another lander; re-reading");
+          o.log.info(
+            { dataset: this.#name(), err: e.message },
+            "position moved by another lander; re-reading",
+          );
           this.#resetBuffer();
           this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, 0);
           this.#next = Math.max(this.#committed, 1);
           continue;
         }
-        o.log.error({ dataset: this.#name(), err: e }, "landing failed; the events stay in the stream and will be retried");
+        o.log.error(
+          { dataset: this.#name(), err: e },
+          "landing failed; the events stay in the stream and will be retried",
+        );
         if (this.#stopping && this.#failures >= 3) {
           for (const w of this.#waiters.splice(0)) w.reject(e);
           break;
@@ -206,7 +227,11 @@ export class Lander {
       try {
         written = await o.writer.writeByEventHour(ndjson, o.dataset.columns, outDir, o.compression);
       } catch (e) {
-        throw new TributaryError("TRB_LAND_WRITE_FAILED", `writing Parquet for ${this.#name()} failed: ${(e as Error).message}`, { cause: e });
+        throw new TributaryError(
+          "TRB_LAND_WRITE_FAILED",
+          `writing Parquet for ${this.#name()} failed: ${(e as Error).message}`,
+          { cause: e },
+        );
       }
       const prefix = datasetPrefix(o.dataset.ref);
       // Files are made durable in parallel: each put waits for fsyncs, which the thread pool overlaps.
@@ -229,7 +254,15 @@ export class Lander {
       await o.catalog.commit({
         dataset: o.dataset.ref,
         add: files,
-        positions: [{ consumer: LAND_CONSUMER, stream: o.streamName, partition: 0, from: this.#committed, to: this.#next }],
+        positions: [
+          {
+            consumer: LAND_CONSUMER,
+            stream: o.streamName,
+            partition: 0,
+            from: this.#committed,
+            to: this.#next,
+          },
+        ],
         summary: `land ${rows} events from ${o.streamName} [${this.committed}, ${this.#next})`,
       });
       this.#committed = this.#next;
@@ -246,7 +279,9 @@ export class Lander {
   }
 
   #settleWaiters(): void {
-    const done = this.#waiters.filter((w) => w.target <= this.committed || (this.#stopping && this.#lines.length === 0));
+    const done = this.#waiters.filter(
+      (w) => w.target <= this.committed || (this.#stopping && this.#lines.length === 0),
+    );
     this.#waiters = this.#waiters.filter((w) => !done.includes(w));
     for (const w of done) w.resolve();
   }
@@ -269,7 +304,11 @@ export class Lander {
         removed++;
       }
     }
-    if (removed > 0) o.log.info({ dataset: this.#name(), removed }, "removed uncommitted files left by an earlier crash");
+    if (removed > 0)
+      o.log.info(
+        { dataset: this.#name(), removed },
+        "removed uncommitted files left by an earlier crash",
+      );
   }
 
   #name(): string {

@@ -1,7 +1,22 @@
 // The Fastify server shared by every role: body parsing, coded errors, health and metrics routes.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
-import { createServer as createHttp1Server, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from "node:http2";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+} from "fastify";
+import {
+  createServer as createHttp1Server,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import {
+  createServer as createH2cServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from "node:http2";
 import { Server as NetServer, type Socket } from "node:net";
 import { getHeapStatistics } from "node:v8";
 import underPressure from "@fastify/under-pressure";
@@ -43,34 +58,49 @@ export async function createHttpServer(options: {
     maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.85),
     retryAfter: 1,
     pressureHandler: (_req, reply, type) => {
-      const err = new TributaryError("TRB_HTTP_OVERLOADED", `The server is under pressure (${type}); retry after Retry-After.`, {
-        retryAfter: 1,
-      });
+      const err = new TributaryError(
+        "TRB_HTTP_OVERLOADED",
+        `The server is under pressure (${type}); retry after Retry-After.`,
+        {
+          retryAfter: 1,
+        },
+      );
       metrics.collectErrors.inc({ code: err.code });
       void reply.code(err.status).header("Retry-After", "1").send(err.toBody());
     },
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(TEXT_TYPES, { parseAs: "string" }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(TEXT_TYPES, { parseAs: "string" }, (_req, body, done) =>
+    done(null, body),
+  );
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((error: FastifyError | TributaryError, req, reply) => {
     const err = toTributaryError(error);
     metrics.collectErrors.inc({ code: err.code });
-    if (err.status >= 500 && err.code !== "TRB_COLLECT_OVERLOADED" && err.code !== "TRB_HTTP_SHUTTING_DOWN") {
+    if (
+      err.status >= 500 &&
+      err.code !== "TRB_COLLECT_OVERLOADED" &&
+      err.code !== "TRB_HTTP_SHUTTING_DOWN"
+    ) {
       req.log.error({ err: error, url: req.url }, "request failed");
     }
     if (err.retryAfter !== undefined) void reply.header("Retry-After", String(err.retryAfter));
     void reply.code(err.status).send(err.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
-    const err = new TributaryError("TRB_HTTP_NOT_FOUND", `No route ${req.method} ${req.url}; see docs/reference/http-api.md.`);
+    const err = new TributaryError(
+      "TRB_HTTP_NOT_FOUND",
+      `No route ${req.method} ${req.url}; see docs/reference/http-api.md.`,
+    );
     void reply.code(404).send(err.toBody());
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) =>
-    options.isReady() ? { status: "ready" } : reply.code(503).header("Retry-After", "1").send({ status: "starting or stopping" }),
+    options.isReady()
+      ? { status: "ready" }
+      : reply.code(503).header("Retry-After", "1").send({ status: "starting or stopping" }),
   );
   app.get("/metrics", async (_req, reply) => {
     void reply.header("Content-Type", registry.contentType);
@@ -106,10 +136,14 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * server fails it with "Protocol error". curl, fetch, Segment and Firehose clients speak HTTP/1.1.
  * Each connection goes to the server its first bytes name; Fastify handles both request kinds.
  */
-function dualProtocolServer(handler: (req: IncomingMessage, res: ServerResponse) => void): NetServer {
+function dualProtocolServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): NetServer {
   const h1 = createHttp1Server(handler);
   // Fastify takes HTTP/2 compat requests too (it checks httpVersionMajor per request).
-  const h2 = createH2cServer(handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  const h2 = createH2cServer(
+    handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+  );
   const sessions = new Set<Http2Session>();
   h2.on("session", (session: Http2Session) => {
     sessions.add(session);
@@ -168,4 +202,3 @@ function dualProtocolServer(handler: (req: IncomingMessage, res: ServerResponse)
     },
   });
 }
-

@@ -4,7 +4,12 @@ import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
 import { openEmbeddedBackends, type Backends } from "../backends/registry.js";
 import { describeCatalog } from "../catalog/index.js";
-import { Collector, deadLetterStream, registerCollectRoutes, registerKinesisRoutes } from "../collect/index.js";
+import {
+  Collector,
+  deadLetterStream,
+  registerCollectRoutes,
+  registerKinesisRoutes,
+} from "../collect/index.js";
 import type { Pipeline } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import { KeyRing, allows, bearerSecret } from "../govern/index.js";
@@ -44,12 +49,19 @@ export interface RunningNode {
  * Starts every stage of a pipeline in this process on the embedded backends.
  * @example const node = await startNode(loadPipeline("examples/flights"), { port: 0 });
  */
-export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): Promise<RunningNode> {
+export async function startNode(
+  pipeline: Pipeline,
+  options: NodeOptions = {},
+): Promise<RunningNode> {
   const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
   const backends = openEmbeddedBackends(pipeline.dataDir, pipeline.lakeDir);
   let ready = false;
   for (const plan of pipeline.streams.values()) {
-    const settings = { dedupWindowMs: plan.dedupWindowMs, dedupMaxIds: plan.dedupMaxIds, retainMs: plan.retainMs };
+    const settings = {
+      dedupWindowMs: plan.dedupWindowMs,
+      dedupMaxIds: plan.dedupMaxIds,
+      retainMs: plan.retainMs,
+    };
     await backends.stream.open({ name: plan.name, ...settings });
     await backends.stream.open({ name: deadLetterStream(plan.name), ...settings });
   }
@@ -66,7 +78,11 @@ export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): 
   });
   const keys = new KeyRing(pipeline.keys);
   const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
-  const app = await createHttpServer({ log, bodyLimit: pipeline.server.bodyLimit, isReady: () => ready });
+  const app = await createHttpServer({
+    log,
+    bodyLimit: pipeline.server.bodyLimit,
+    isReady: () => ready,
+  });
   const deps = { collector, keys, ...pipeline.server };
   registerCollectRoutes(app, deps);
   registerKinesisRoutes(app, deps);
@@ -83,28 +99,50 @@ export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): 
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new TributaryError("TRB_LAND_FLUSH_TIMEOUT", `Landing did not commit within ${FLUSH_TIMEOUT_MS / 1000} s; see the log.`)),
+        () =>
+          reject(
+            new TributaryError(
+              "TRB_LAND_FLUSH_TIMEOUT",
+              `Landing did not commit within ${FLUSH_TIMEOUT_MS / 1000} s; see the log.`,
+            ),
+          ),
         FLUSH_TIMEOUT_MS,
       );
     });
     await Promise.race([land.flush(), timeout]).finally(() => clearTimeout(timer));
-    return { flushed: true, snapshot: await backends.catalog.latestSnapshot(), ms: Date.now() - started };
+    return {
+      flushed: true,
+      snapshot: await backends.catalog.latestSnapshot(),
+      ms: Date.now() - started,
+    };
   });
   app.get("/v1/catalog", async (req) => {
     const secret = bearerSecret(req.headers.authorization);
     if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
     const key = keys.bySecret(secret);
     const summary = await describeCatalog(backends.catalog);
-    return { ...summary, datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })) };
+    return {
+      ...summary,
+      datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })),
+    };
   });
   app.get("/", async () => ({
     name: pipeline.name,
     streams: [...pipeline.streams.keys()],
-    endpoints: ["POST /v1/streams/{stream}/events", "POST /v1/query", "GET /v1/catalog", "POST /v1/flush", "GET /metrics"],
+    endpoints: [
+      "POST /v1/streams/{stream}/events",
+      "POST /v1/query",
+      "GET /v1/catalog",
+      "POST /v1/flush",
+      "GET /metrics",
+    ],
     docs: "docs/reference/http-api.md",
   }));
 
-  const address = await app.listen({ port: options.port ?? pipeline.server.port, host: options.host ?? pipeline.server.host });
+  const address = await app.listen({
+    port: options.port ?? pipeline.server.port,
+    host: options.host ?? pipeline.server.host,
+  });
   const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
   ready = true;
 
@@ -112,7 +150,14 @@ export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): 
   if (options.replay !== false) {
     for (const r of pipeline.replay) {
       const key = pipeline.keys.find((k) => k.id === r.key)!;
-      const replayer = new Replayer({ ...r, speed: options.speed ?? r.speed, url, secret: key.secret!, root: pipeline.root, log });
+      const replayer = new Replayer({
+        ...r,
+        speed: options.speed ?? r.speed,
+        url,
+        secret: key.secret!,
+        root: pipeline.root,
+        log,
+      });
       replayers.push(replayer);
       replayer.start();
     }
@@ -125,7 +170,11 @@ export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): 
       for (const r of replayers) await r.stop();
       collector.stop();
       await app.close();
-      await land.flush().catch((e: unknown) => log.error({ err: e }, "final flush failed; events stay in the stream"));
+      await land
+        .flush()
+        .catch((e: unknown) =>
+          log.error({ err: e }, "final flush failed; events stay in the stream"),
+        );
       await land.stop();
       engine.close();
       await backends.stream.close();
@@ -134,4 +183,3 @@ export async function startNode(pipeline: Pipeline, options: NodeOptions = {}): 
 
   return { url, app, backends, log, flush: () => land.flush(), stop };
 }
-

@@ -60,7 +60,9 @@ export class Replayer {
     try {
       const result = await conn.stream(sql);
       const names = result.columnNames();
-      const bigints = new Set(result.columnTypes().flatMap((t, i) => (/^U?(BIG|HUGE)INT$/.test(t.toString()) ? [i] : [])));
+      const bigints = new Set(
+        result.columnTypes().flatMap((t, i) => (/^U?(BIG|HUGE)INT$/.test(t.toString()) ? [i] : [])),
+      );
       const timeIndex = names.indexOf(o.time_column);
       if (timeIndex < 0) throw new Error(`replay: the SELECT has no column ${o.time_column}`);
       let wallStart = 0;
@@ -95,7 +97,10 @@ export class Replayer {
         }
       }
       if (batch.length > 0 && !this.#stopped) await this.#send(batch);
-      o.log.info({ stream: o.stream, sent: this.sent }, this.#stopped ? "replay stopped" : "replay finished");
+      o.log.info(
+        { stream: o.stream, sent: this.sent },
+        this.#stopped ? "replay stopped" : "replay finished",
+      );
     } finally {
       conn.closeSync();
       db.closeSync();
@@ -119,7 +124,8 @@ export class Replayer {
           return;
         }
         const text = await res.text();
-        if (res.status !== 429 && res.status !== 503) throw new Error(`replay: ${res.status} ${text}`);
+        if (res.status !== 429 && res.status !== 503)
+          throw new Error(`replay: ${res.status} ${text}`);
         retryAfter = Number(res.headers.get("retry-after") ?? 1) * 1000;
       } catch (e) {
         if ((e as Error).message.startsWith("replay:")) throw e;
@@ -160,6 +166,7 @@ export function resolveFiles(sql: string, root: string): string {
 
 /** DuckDB's JSON form of timestamps has no zone; they are UTC. */
 function convert(v: Json): Json {
-  return typeof v === "string" && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/.test(v) ? `${v.replace(" ", "T")}Z` : v;
+  return typeof v === "string" && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/.test(v)
+    ? `${v.replace(" ", "T")}Z`
+    : v;
 }
-

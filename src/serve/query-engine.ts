@@ -100,9 +100,14 @@ export class QueryEngine {
       await this.#admin.run(`CREATE SCHEMA IF NOT EXISTS ${ident(ds.layer)}`);
       const files = await this.#o.catalog.files(ds, snapshot);
       const local = await Promise.all(
-        files.map(async (f) => ({ path: await this.#o.lake.localPath(f.path), schemaVersion: f.schemaVersion })),
+        files.map(async (f) => ({
+          path: await this.#o.lake.localPath(f.path),
+          schemaVersion: f.schemaVersion,
+        })),
       );
-      await this.#admin.run(`CREATE OR REPLACE VIEW ${ident(ds.layer)}.${ident(ds.name)} AS ${viewSql(ds, local)}`);
+      await this.#admin.run(
+        `CREATE OR REPLACE VIEW ${ident(ds.layer)}.${ident(ds.name)} AS ${viewSql(ds, local)}`,
+      );
       names.add(`${ds.layer}.${ds.name}`);
     }
     this.#datasets = names;
@@ -113,7 +118,10 @@ export class QueryEngine {
    * Runs one read-only SELECT. `canRead` decides per dataset (scopes); the guard rejects
    * everything else. Throws coded errors for bad SQL, timeouts, oversized results and overload.
    */
-  async query(sql: string, canRead: (dataset: string) => void = () => undefined): Promise<QueryResult> {
+  async query(
+    sql: string,
+    canRead: (dataset: string) => void = () => undefined,
+  ): Promise<QueryResult> {
     const started = performance.now();
     let outcome = "ok";
     try {
@@ -176,11 +184,17 @@ export class QueryEngine {
     } catch (e) {
       if (isTributaryError(e)) throw e;
       if (timedOut) {
-        throw new TributaryError("TRB_SERVE_QUERY_TIMEOUT", `The query ran past ${this.#o.timeoutMs} ms; narrow it or add filters.`, { cause: e });
+        throw new TributaryError(
+          "TRB_SERVE_QUERY_TIMEOUT",
+          `The query ran past ${this.#o.timeoutMs} ms; narrow it or add filters.`,
+          { cause: e },
+        );
       }
       const msg = (e as Error).message;
       if (/Permission Error|disabled by configuration|locked/i.test(msg)) {
-        throw new TributaryError("TRB_SERVE_SQL_FORBIDDEN", `Not allowed: ${firstLine(msg)}`, { cause: e });
+        throw new TributaryError("TRB_SERVE_SQL_FORBIDDEN", `Not allowed: ${firstLine(msg)}`, {
+          cause: e,
+        });
       }
       throw new TributaryError("TRB_SERVE_SQL_FAILED", firstLine(msg), { cause: e });
     } finally {
@@ -216,7 +230,10 @@ export class QueryEngine {
  * Files are grouped by schema version: within a group all files share a schema, so DuckDB reads one
  * footer to bind; groups are combined BY NAME so columns added later read as NULL in older files.
  */
-function viewSql(ds: DatasetInfo, files: readonly { path: string; schemaVersion: number }[]): string {
+function viewSql(
+  ds: DatasetInfo,
+  files: readonly { path: string; schemaVersion: number }[],
+): string {
   const partitionType = (c: string): string => (c === "dt" ? "DATE" : "INTEGER");
   if (files.length === 0) {
     const cols = [
@@ -225,8 +242,11 @@ function viewSql(ds: DatasetInfo, files: readonly { path: string; schemaVersion:
     ];
     return `SELECT ${cols.join(", ")} WHERE false`;
   }
-  const hiveTypes = ds.partitionColumns.map((c) => `${quoteString(c)}: ${partitionType(c)}`).join(", ");
-  const hive = ds.partitionColumns.length > 0 ? `, hive_partitioning = true, hive_types = {${hiveTypes}}` : "";
+  const hiveTypes = ds.partitionColumns
+    .map((c) => `${quoteString(c)}: ${partitionType(c)}`)
+    .join(", ");
+  const hive =
+    ds.partitionColumns.length > 0 ? `, hive_partitioning = true, hive_types = {${hiveTypes}}` : "";
   const groups = new Map<number, string[]>();
   for (const f of files) {
     const g = groups.get(f.schemaVersion);

@@ -8,7 +8,10 @@ import type { QueryEngine } from "./query-engine.js";
 const QUERY_BODY_LIMIT = 256 * 1024;
 
 /** Registers `POST /v1/query` `{ "sql": "..." }` → `{ columns, rows }`. */
-export function registerServeRoutes(app: FastifyInstance, deps: { engine: QueryEngine; keys: KeyRing }): void {
+export function registerServeRoutes(
+  app: FastifyInstance,
+  deps: { engine: QueryEngine; keys: KeyRing },
+): void {
   app.post("/v1/query", { bodyLimit: QUERY_BODY_LIMIT }, async (req, reply) => {
     const secret = bearerSecret(req.headers.authorization);
     if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
@@ -16,17 +19,26 @@ export function registerServeRoutes(app: FastifyInstance, deps: { engine: QueryE
     // Write keys can be public (Segment keys ship in web pages): a key that reads nothing runs no SQL,
     // not even a table-less SELECT that would still spend the server's CPU and memory.
     if (!key.scopes.some((s) => s === "admin" || s.startsWith("read:"))) {
-      throw new TributaryError("TRB_AUTH_FORBIDDEN", `key ${key.id} has no read scope; querying needs read:<layer>.<name>, read:* or admin`);
+      throw new TributaryError(
+        "TRB_AUTH_FORBIDDEN",
+        `key ${key.id} has no read scope; querying needs read:<layer>.<name>, read:* or admin`,
+      );
     }
     let body: unknown;
     try {
       body = typeof req.body === "string" ? JSON.parse(req.body) : req.body;
     } catch (e) {
-      throw new TributaryError("TRB_HTTP_BAD_REQUEST", `The body is not valid JSON: ${(e as Error).message}`);
+      throw new TributaryError(
+        "TRB_HTTP_BAD_REQUEST",
+        `The body is not valid JSON: ${(e as Error).message}`,
+      );
     }
     const sql = (body as { sql?: unknown } | null)?.sql;
-    if (typeof sql !== "string") throw new TributaryError("TRB_HTTP_BAD_REQUEST", 'Send `{ "sql": "SELECT ..." }`.');
-    const result = await deps.engine.query(sql, (dataset) => deps.keys.authorize(key, { kind: "read", dataset }));
+    if (typeof sql !== "string")
+      throw new TributaryError("TRB_HTTP_BAD_REQUEST", 'Send `{ "sql": "SELECT ..." }`.');
+    const result = await deps.engine.query(sql, (dataset) =>
+      deps.keys.authorize(key, { kind: "read", dataset }),
+    );
     return reply.send(result);
   });
 }

@@ -40,7 +40,11 @@ export class LocalObjectStore implements ObjectStore {
       const full = join(base, entry);
       const st = await stat(full).catch(() => undefined);
       if (!st?.isFile()) continue;
-      out.push({ key: relative(this.#root, full).split(sep).join("/"), bytes: st.size, modified: st.mtimeMs });
+      out.push({
+        key: relative(this.#root, full).split(sep).join("/"),
+        bytes: st.size,
+        modified: st.mtimeMs,
+      });
     }
     return out;
   }

@@ -71,7 +71,12 @@ export class SqliteCatalog implements CatalogStore {
 
   async ensureDataset(
     ref: DatasetRef,
-    def: { kind: string; description?: string; columns: readonly SchemaColumn[]; partitionColumns: readonly string[] },
+    def: {
+      kind: string;
+      description?: string;
+      columns: readonly SchemaColumn[];
+      partitionColumns: readonly string[];
+    },
   ): Promise<DatasetInfo> {
     const now = new Date().toISOString();
     const columns = JSON.stringify(def.columns);
@@ -82,16 +87,29 @@ export class SqliteCatalog implements CatalogStore {
            VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT (layer, name) DO UPDATE SET description = excluded.description, kind = excluded.kind`,
         )
-        .run(ref.layer, ref.name, def.kind, def.description ?? null, JSON.stringify(def.partitionColumns), now);
-      const { id } = this.#db.prepare("SELECT id FROM datasets WHERE layer = ? AND name = ?").get(ref.layer, ref.name) as {
+        .run(
+          ref.layer,
+          ref.name,
+          def.kind,
+          def.description ?? null,
+          JSON.stringify(def.partitionColumns),
+          now,
+        );
+      const { id } = this.#db
+        .prepare("SELECT id FROM datasets WHERE layer = ? AND name = ?")
+        .get(ref.layer, ref.name) as {
         id: number;
       };
       const latest = this.#db
-        .prepare("SELECT version, columns FROM schema_versions WHERE dataset_id = ? ORDER BY version DESC LIMIT 1")
+        .prepare(
+          "SELECT version, columns FROM schema_versions WHERE dataset_id = ? ORDER BY version DESC LIMIT 1",
+        )
         .get(id) as { version: number; columns: string } | undefined;
       if (latest?.columns !== columns) {
         this.#db
-          .prepare("INSERT INTO schema_versions (dataset_id, version, columns, created_at) VALUES (?, ?, ?, ?)")
+          .prepare(
+            "INSERT INTO schema_versions (dataset_id, version, columns, created_at) VALUES (?, ?, ?, ?)",
+          )
           .run(id, (latest?.version ?? 0) + 1, columns, now);
       }
     })();
@@ -99,13 +117,15 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   async datasets(): Promise<DatasetInfo[]> {
-    return (this.#db.prepare(`${DATASET_SELECT} ORDER BY d.layer, d.name`).all() as DatasetRow[]).map(toDataset);
+    return (
+      this.#db.prepare(`${DATASET_SELECT} ORDER BY d.layer, d.name`).all() as DatasetRow[]
+    ).map(toDataset);
   }
 
   async dataset(ref: DatasetRef): Promise<DatasetInfo | undefined> {
-    const row = this.#db.prepare(`${DATASET_SELECT} WHERE d.layer = ? AND d.name = ?`).get(ref.layer, ref.name) as
-      | DatasetRow
-      | undefined;
+    const row = this.#db
+      .prepare(`${DATASET_SELECT} WHERE d.layer = ? AND d.name = ?`)
+      .get(ref.layer, ref.name) as DatasetRow | undefined;
     return row ? toDataset(row) : undefined;
   }
 
@@ -118,7 +138,8 @@ export class SqliteCatalog implements CatalogStore {
           `SELECT d.id, max(v.version) AS version FROM datasets d JOIN schema_versions v ON v.dataset_id = d.id
            WHERE d.layer = ? AND d.name = ? GROUP BY d.id`,
         )
-        .get(commit.dataset.layer, commit.dataset.name) as { id: number; version: number } | undefined;
+        .get(commit.dataset.layer, commit.dataset.name) as
+        { id: number; version: number } | undefined;
       if (!ds) throw new TributaryError("TRB_CATALOG_UNKNOWN_DATASET", `no dataset ${name}`);
       for (const p of commit.positions ?? []) {
         const cur = this.#db
@@ -144,9 +165,21 @@ export class SqliteCatalog implements CatalogStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const f of commit.add) {
-        insert.run(f.path, ds.id, JSON.stringify(f.partition), f.rows, f.bytes, f.minTime, f.maxTime, ds.version, id);
+        insert.run(
+          f.path,
+          ds.id,
+          JSON.stringify(f.partition),
+          f.rows,
+          f.bytes,
+          f.minTime,
+          f.maxTime,
+          ds.version,
+          id,
+        );
       }
-      const remove = this.#db.prepare("UPDATE files SET removed_in = ? WHERE path = ? AND dataset_id = ? AND removed_in IS NULL");
+      const remove = this.#db.prepare(
+        "UPDATE files SET removed_in = ? WHERE path = ? AND dataset_id = ? AND removed_in IS NULL",
+      );
       for (const path of removed) {
         if (remove.run(id, path, ds.id).changes !== 1) {
           throw new TributaryError("TRB_CATALOG_CONFLICT", `file ${path} is not live in ${name}`);
@@ -156,7 +189,8 @@ export class SqliteCatalog implements CatalogStore {
         `INSERT INTO positions (consumer, stream, part, position, snapshot_id) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (consumer, stream, part) DO UPDATE SET position = excluded.position, snapshot_id = excluded.snapshot_id`,
       );
-      for (const p of commit.positions ?? []) upsert.run(p.consumer, p.stream, p.partition, p.to, id);
+      for (const p of commit.positions ?? [])
+        upsert.run(p.consumer, p.stream, p.partition, p.to, id);
       return {
         id,
         committedAt: now,
@@ -193,7 +227,10 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   async livePaths(): Promise<Set<string>> {
-    const rows = this.#db.prepare("SELECT path FROM files WHERE removed_in IS NULL").pluck().all() as string[];
+    const rows = this.#db
+      .prepare("SELECT path FROM files WHERE removed_in IS NULL")
+      .pluck()
+      .all() as string[];
     return new Set(rows);
   }
 
@@ -205,7 +242,9 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   async latestSnapshot(): Promise<number> {
-    const row = this.#db.prepare("SELECT max(id) AS id FROM snapshots").get() as { id: number | null };
+    const row = this.#db.prepare("SELECT max(id) AS id FROM snapshots").get() as {
+      id: number | null;
+    };
     return row.id ?? 0;
   }
 

@@ -12,13 +12,22 @@ streamContract("SqliteStream", (dir) => new SqliteStream(join(dir, "stream.db"))
 describe("SqliteStream dedup reload", () => {
   test("a restart recognizes retries of ids beyond the eagerly reloaded ones", async () => {
     const dir = mkdtempSync(join(tmpdir(), "trb-reload-"));
-    const settings = { name: "s", dedupWindowMs: 600_000, dedupMaxIds: 1_000_000, retainMs: 3_600_000 };
+    const settings = {
+      name: "s",
+      dedupWindowMs: 600_000,
+      dedupMaxIds: 1_000_000,
+      retainMs: 3_600_000,
+    };
     try {
       const first = new SqliteStream(join(dir, "stream.db"));
       await first.open(settings);
       // 120 appends of 1000 ids: more than the 50k reloaded before the stream opens.
       for (let b = 0; b < 120; b++) {
-        const records = Array.from({ length: 1000 }, (_, i) => ({ id: `b${b}-${i}`, time: 0, data: "{}" }));
+        const records = Array.from({ length: 1000 }, (_, i) => ({
+          id: `b${b}-${i}`,
+          time: 0,
+          data: "{}",
+        }));
         await first.append("s", records);
       }
       await first.close();

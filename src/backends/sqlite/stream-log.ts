@@ -11,7 +11,13 @@ import type {
   StreamSettings,
 } from "../contracts/index.js";
 import { openSqlite, type SqliteDatabase } from "./connection.js";
-import { logTable, serveWriter, type AppendReply, type WriterReply, type WriterRequest } from "./stream-writer.js";
+import {
+  logTable,
+  serveWriter,
+  type AppendReply,
+  type WriterReply,
+  type WriterRequest,
+} from "./stream-writer.js";
 
 /** A stored row: the records of one append call, positions `first .. first + count - 1`. */
 interface BatchRow {
@@ -29,7 +35,11 @@ interface OpenStream {
 }
 
 /** Distributes a request type over the writer's union. */
-type Request = WriterRequest extends infer R ? (R extends { req: number } ? Omit<R, "req"> : never) : never;
+type Request = WriterRequest extends infer R
+  ? R extends { req: number }
+    ? Omit<R, "req">
+    : never
+  : never;
 
 /**
  * Stream backed by one SQLite file (WAL, synchronous FULL). Appends go to a writer in a worker
@@ -46,7 +56,10 @@ export class SqliteStream implements Stream {
   readonly #path: string;
   readonly #port: MessagePort | Worker;
   readonly #worker: Worker | undefined;
-  readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  readonly #calls = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  >();
   readonly #streams = new Map<string, OpenStream>();
   readonly #appended = new EventEmitter();
   #reader: SqliteDatabase | undefined;
@@ -205,7 +218,9 @@ export class SqliteStream implements Stream {
   }
 
   #fail(e: Error): void {
-    this.#failed = new TributaryError("TRB_INTERNAL", `stream writer failed: ${e.message}`, { cause: e });
+    this.#failed = new TributaryError("TRB_INTERNAL", `stream writer failed: ${e.message}`, {
+      cause: e,
+    });
     for (const call of this.#calls.values()) call.reject(this.#failed);
     this.#calls.clear();
   }

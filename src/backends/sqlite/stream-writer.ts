@@ -15,7 +15,12 @@ export type WriterRequest = { readonly req: number } & (
       readonly data: readonly string[];
     }
   | { readonly op: "register"; readonly stream: string; readonly consumer: string }
-  | { readonly op: "commit"; readonly stream: string; readonly consumer: string; readonly position: number }
+  | {
+      readonly op: "commit";
+      readonly stream: string;
+      readonly consumer: string;
+      readonly position: number;
+    }
   | { readonly op: "trim"; readonly stream: string; readonly now: number }
   | { readonly op: "close" }
 );
@@ -110,7 +115,8 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
       first INTEGER PRIMARY KEY, count INTEGER NOT NULL, received INTEGER NOT NULL,
       ids TEXT NOT NULL, times TEXT NOT NULL, data TEXT NOT NULL)`);
-    const head = db.prepare("SELECT next FROM heads WHERE stream = ?").get(settings.name) as { next: number } | undefined;
+    const head = db.prepare("SELECT next FROM heads WHERE stream = ?").get(settings.name) as
+      { next: number } | undefined;
     const dedup = new DedupWindow(settings.dedupWindowMs, settings.dedupMaxIds);
     // Reload the ids of the dedup window from the newest rows, so retries after a restart are
     // still recognized; then add them oldest first, as they were received. The newest EAGER_IDS
@@ -136,7 +142,9 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
     const t: Table = {
       settings,
       dedup,
-      insert: db.prepare(`INSERT INTO ${table} (first, count, received, ids, times, data) VALUES (?, ?, ?, ?, ?, ?)`),
+      insert: db.prepare(
+        `INSERT INTO ${table} (first, count, received, ids, times, data) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
       next: head?.next ?? 1,
       older: undefined,
       olderNewest: 0,
@@ -204,7 +212,14 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
             seqs.push(seq);
           }
           if (ids.length > 0) {
-            t.insert.run(first, ids.length, now, JSON.stringify(ids), JSON.stringify(times), data.join("\n"));
+            t.insert.run(
+              first,
+              ids.length,
+              now,
+              JSON.stringify(ids),
+              JSON.stringify(times),
+              data.join("\n"),
+            );
             if (!touched.has(t)) touched.set(t, first);
             t.next = first + ids.length;
           }
@@ -216,7 +231,8 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
       // The transaction rolled back: forget its ids and free the positions it took.
       for (const a of added) a.dedup.forget(a.ids);
       for (const [t, first] of touched) t.next = first;
-      for (const { req } of batch) reply({ req: req.req, error: `stream append failed: ${(e as Error).message}` });
+      for (const { req } of batch)
+        reply({ req: req.req, error: `stream append failed: ${(e as Error).message}` });
       return;
     }
     batch.forEach(({ req }, i) => reply({ req: req.req, value: results[i] }));
@@ -236,10 +252,9 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           reply({ req: msg.req, value: open(msg.settings) });
           return;
         case "register":
-          db.prepare("INSERT OR IGNORE INTO consumers (stream, consumer, position) VALUES (?, ?, 1)").run(
-            msg.stream,
-            msg.consumer,
-          );
+          db.prepare(
+            "INSERT OR IGNORE INTO consumers (stream, consumer, position) VALUES (?, ?, 1)",
+          ).run(msg.stream, msg.consumer);
           reply({ req: msg.req });
           return;
         case "commit":
@@ -251,7 +266,9 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           return;
         case "trim": {
           const t = tables.get(msg.stream);
-          const row = db.prepare("SELECT min(position) AS p FROM consumers WHERE stream = ?").get(msg.stream) as {
+          const row = db
+            .prepare("SELECT min(position) AS p FROM consumers WHERE stream = ?")
+            .get(msg.stream) as {
             p: number | null;
           };
           if (!t || row.p === null) {
