@@ -19,13 +19,16 @@ export class LandStage {
   }
 
   /**
-   * Registers the datasets and starts a Lander per stream and dead-letter stream.
+   * Registers the datasets and starts a Lander per stream and dead-letter stream. With
+   * `{ consume: false }` the landers only prepare; `run()` starts them (a process starts landing
+   * its backlog after it is ready, so catching up does not delay readiness).
    * @example const land = await LandStage.start(pipeline, backends, log); await land.flush();
    */
   static async start(
     pipeline: Pipeline,
     backends: { stream: Stream; catalog: CatalogStore; lake: ObjectStore },
     log: Logger,
+    options: { consume?: boolean } = {},
   ): Promise<LandStage> {
     const writer = await ParquetWriter.create();
     const stage = new LandStage(writer);
@@ -51,11 +54,17 @@ export class LandStage {
           ),
           log,
         });
-        await lander.start();
+        await lander.prepare();
+        if (options.consume !== false) lander.run();
         stage.#landers.push(lander);
       }
     }
     return stage;
+  }
+
+  /** Starts every lander that is only prepared. */
+  run(): void {
+    for (const l of this.#landers) l.run();
   }
 
   /** Resolves once everything appended to any stream before the call is committed. */

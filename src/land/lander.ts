@@ -99,13 +99,23 @@ export class Lander {
 
   /** Restores the position, removes orphan files, and starts consuming. */
   async start(): Promise<void> {
+    await this.prepare();
+    this.run();
+  }
+
+  /** Restores the position and removes orphan files, without consuming yet. */
+  async prepare(): Promise<void> {
     const o = this.#o;
     await o.stream.register(o.streamName, LAND_CONSUMER);
     this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, 0);
     this.#next = Math.max(this.#committed, 1);
     await rm(o.stagingDir, { recursive: true, force: true });
     await this.#removeOrphans();
-    this.#loop = this.#run();
+  }
+
+  /** Starts consuming (after `prepare`). Idempotent. */
+  run(): void {
+    this.#loop ??= this.#run();
   }
 
   /** Resolves once every event appended before the call is committed to the lake. */

@@ -56,17 +56,9 @@ export async function startNode(
   const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
   const backends = openEmbeddedBackends(pipeline.dataDir, pipeline.lakeDir);
   let ready = false;
-  for (const plan of pipeline.streams.values()) {
-    const settings = {
-      dedupWindowMs: plan.dedupWindowMs,
-      dedupMaxIds: plan.dedupMaxIds,
-      retainMs: plan.retainMs,
-    };
-    await backends.stream.open({ name: plan.name, ...settings });
-    await backends.stream.open({ name: deadLetterStream(plan.name), ...settings });
-  }
-  const land = await LandStage.start(pipeline, backends, log);
-  const engine = await QueryEngine.create({
+  // Independent start-up work overlaps: the stream writer boots in its thread while DuckDB and
+  // the HTTP server initialize (restart-to-ready is on the critical path of every deploy).
+  const enginePromise = QueryEngine.create({
     catalog: backends.catalog,
     lake: backends.lake,
     lakeDir: pipeline.lakeDir,
@@ -76,13 +68,29 @@ export async function startNode(
     timeoutMs: pipeline.serve.queryTimeoutMs,
     maxConcurrent: pipeline.serve.maxConcurrentQueries,
   });
-  const keys = new KeyRing(pipeline.keys);
-  const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
-  const app = await createHttpServer({
+  const appPromise = createHttpServer({
     log,
     bodyLimit: pipeline.server.bodyLimit,
     isReady: () => ready,
   });
+  await Promise.all(
+    [...pipeline.streams.values()].flatMap((plan) => {
+      const settings = {
+        dedupWindowMs: plan.dedupWindowMs,
+        dedupMaxIds: plan.dedupMaxIds,
+        retainMs: plan.retainMs,
+      };
+      return [
+        backends.stream.open({ name: plan.name, ...settings }),
+        backends.stream.open({ name: deadLetterStream(plan.name), ...settings }),
+      ];
+    }),
+  );
+  const land = await LandStage.start(pipeline, backends, log, { consume: false });
+  const engine = await enginePromise;
+  const keys = new KeyRing(pipeline.keys);
+  const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
+  const app = await appPromise;
   const deps = { collector, keys, ...pipeline.server };
   registerCollectRoutes(app, deps);
   registerKinesisRoutes(app, deps);
@@ -145,6 +153,7 @@ export async function startNode(
   });
   const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
   ready = true;
+  land.run();
 
   const replayers: Replayer[] = [];
   if (options.replay !== false) {

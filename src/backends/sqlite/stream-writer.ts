@@ -54,8 +54,9 @@ interface Table {
 
 /** Ids reloaded before a stream opens; the rest of the window reloads in the background. */
 const EAGER_IDS = 50_000;
-/** Rows read per background step, so appends are served between steps. */
+/** Rows read per background query, and ids loaded per step: appends are served between steps. */
 const RELOAD_ROWS = 500;
+const RELOAD_IDS_PER_STEP = 10_000;
 
 /** The position of `id` if an earlier append stored it within the window. */
 function seenBefore(t: Table, id: string, now: number): number | undefined {
@@ -160,11 +161,18 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
       const loadStep = (): void => {
         if (closed || t.older !== older) return;
         const rows = step.all(below) as { first: number; received: number; ids: string }[];
+        let loaded = 0;
         for (const row of rows) {
+          // Bound one step's work so appends wait at most a few milliseconds behind it.
+          if (loaded >= RELOAD_IDS_PER_STEP) {
+            setImmediate(loadStep);
+            return;
+          }
           if (row.received < cutoff || held >= settings.dedupMaxIds) return;
           const ids = JSON.parse(row.ids) as string[];
           ids.forEach((id, j) => older.set(id, row.first + j));
           held += ids.length;
+          loaded += ids.length;
           below = row.first;
         }
         if (rows.length === RELOAD_ROWS) setImmediate(loadStep);
