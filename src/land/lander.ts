@@ -1,9 +1,16 @@
 // Lands one stream into one dataset: buffer, write Parquet, commit files and stream positions together.
 import { randomUUID } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { CatalogStore, FileEntry, ObjectStore, Stream } from "../backends/contracts/index.js";
+import type {
+  CatalogStore,
+  FileEntry,
+  ObjectStore,
+  ReadOptions,
+  RecordBatch,
+  Stream,
+} from "../backends/contracts/index.js";
 import { TributaryError, isTributaryError } from "../errors.js";
 import { datasetPrefix, type DatasetDef, type ParquetWriter } from "../lake/index.js";
 import { metrics } from "../telemetry.js";
@@ -74,8 +81,11 @@ async function mapLimit<T, R>(
  */
 export class Lander {
   readonly #o: LanderOptions;
-  #lines: string[] = [];
+  /** Records buffered (written to the staging NDJSON file, not yet landed). */
+  #rows = 0;
   #bytes = 0;
+  /** The staging NDJSON file of the buffer: records are appended as they are read. */
+  #file: { path: string; handle: FileHandle | undefined } | undefined;
   #hours = new Map<number, HourStats>();
   #firstBufferedAt = 0;
   /** Position stored in the catalog (0 = nothing landed yet). */
@@ -138,59 +148,73 @@ export class Lander {
   async #run(): Promise<void> {
     const o = this.#o;
     const max = o.readBatch ?? 5_000;
-    while (!this.#stopping || this.#lines.length > 0) {
+    while (!this.#stopping || this.#rows > 0) {
       try {
         if (this.#stopping) {
           await this.#land();
           break;
         }
         const urgent = this.#waiters.length > 0;
-        const age = this.#lines.length > 0 ? Date.now() - this.#firstBufferedAt : 0;
+        const age = this.#rows > 0 ? Date.now() - this.#firstBufferedAt : 0;
         const waitMs = urgent
           ? 0
-          : this.#lines.length > 0
+          : this.#rows > 0
             ? Math.max(0, o.flushMaxAgeMs - age)
             : 1000;
         if (this.#abort.signal.aborted) this.#abort = new AbortController();
         // Yield to I/O between reads: reading and splitting a backlog is synchronous work, and
         // catching up after a restart must not stall HTTP intake (or readiness).
         await new Promise<void>((resolve) => setImmediate(resolve));
-        const records = await o.stream.read(o.streamName, this.#next, {
+        const batches = await readBatches(o.stream, o.streamName, this.#next, {
           max,
           waitMs,
           signal: this.#abort.signal,
         });
         let consumed = 0;
         let split = false;
-        for (const r of records) {
-          const bucket = Math.floor(r.time / HOUR);
-          const h = this.#hours.get(bucket);
-          if (!h && this.#hours.size >= MAX_HOURS_PER_LANDING) {
-            // Land what is buffered first; this record and the rest are read again afterwards.
-            split = true;
-            break;
+        const chunks: string[] = [];
+        for (const b of batches) {
+          let take = b.count;
+          for (let i = 0; i < b.count; i++) {
+            const t = b.times[i]!;
+            const bucket = Math.floor(t / HOUR);
+            const h = this.#hours.get(bucket);
+            if (h) {
+              h.rows++;
+              if (t < h.min) h.min = t;
+              if (t > h.max) h.max = t;
+            } else if (this.#hours.size >= MAX_HOURS_PER_LANDING) {
+              // Land what is buffered first; this record and the rest are read again afterwards.
+              take = i;
+              split = true;
+              break;
+            } else this.#hours.set(bucket, { rows: 1, min: t, max: t });
           }
-          consumed++;
-          if (this.#lines.length === 0) this.#firstBufferedAt = Date.now();
-          this.#lines.push(r.data);
-          this.#bytes += r.data.length + 1;
-          if (h) {
-            h.rows++;
-            if (r.time < h.min) h.min = r.time;
-            if (r.time > h.max) h.max = r.time;
-          } else this.#hours.set(bucket, { rows: 1, min: r.time, max: r.time });
-          this.#next = r.seq + 1;
+          if (take > 0) {
+            chunks.push(take === b.count ? b.data : b.data.slice(0, lineOffset(b.data, take) - 1));
+            consumed += take;
+            this.#next = b.first + take;
+          }
+          if (split) break;
         }
+        if (consumed > 0) {
+          if (this.#rows === 0) this.#firstBufferedAt = Date.now();
+          const text = chunks.join("\n") + "\n";
+          await this.#append(text);
+          this.#rows += consumed;
+          this.#bytes += text.length;
+        }
+        const read = batches.reduce((n, b) => n + b.count, 0);
         if (consumed > 0) metrics.landReceived.inc({ dataset: this.#name() }, consumed);
         metrics.landLag.set(
           { dataset: this.#name() },
           (await o.stream.end(o.streamName)) - this.committed,
         );
         const full = this.#bytes >= o.flushMaxBytes;
-        const old = this.#lines.length > 0 && Date.now() - this.#firstBufferedAt >= o.flushMaxAgeMs;
-        const drained = records.length < max && !split;
+        const old = this.#rows > 0 && Date.now() - this.#firstBufferedAt >= o.flushMaxAgeMs;
+        const drained = read < max && !split;
         if (full || old || split || (this.#waiters.length > 0 && drained)) await this.#land();
-        if (this.#waiters.length > 0 && drained && this.#lines.length === 0) this.#settleWaiters();
+        if (this.#waiters.length > 0 && drained && this.#rows === 0) this.#settleWaiters();
         this.#failures = 0;
       } catch (e) {
         this.#failures++;
@@ -201,7 +225,7 @@ export class Lander {
             { dataset: this.#name(), err: e.message },
             "position moved by another lander; re-reading",
           );
-          this.#resetBuffer();
+          await this.#resetBuffer();
           this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, 0);
           this.#next = Math.max(this.#committed, 1);
           continue;
@@ -223,19 +247,20 @@ export class Lander {
   /** Writes the buffer as Parquet and commits it with the stream position. */
   async #land(): Promise<void> {
     const o = this.#o;
-    if (this.#lines.length === 0) {
+    if (this.#rows === 0) {
       // Nothing buffered, but the position may have moved past records of no interest (none today).
       return;
     }
-    const batchId = randomUUID();
-    const ndjson = join(o.stagingDir, `${batchId}.ndjson`);
-    const outDir = join(o.stagingDir, batchId);
-    await mkdir(o.stagingDir, { recursive: true });
+    const file = this.#file!;
+    if (file.handle) {
+      await file.handle.close();
+      file.handle = undefined;
+    }
+    const outDir = join(o.stagingDir, randomUUID());
     try {
-      await writeFile(ndjson, this.#lines.join("\n") + "\n");
       let written;
       try {
-        written = await o.writer.writeByEventHour(ndjson, o.dataset.columns, outDir, o.compression);
+        written = await o.writer.writeByEventHour(file.path, o.dataset.columns, outDir, o.compression);
       } catch (e) {
         throw new TributaryError(
           "TRB_LAND_WRITE_FAILED",
@@ -260,7 +285,7 @@ export class Lander {
           maxTime: stats?.max ?? null,
         };
       });
-      const rows = this.#lines.length;
+      const rows = this.#rows;
       await o.catalog.commit({
         dataset: o.dataset.ref,
         add: files,
@@ -278,28 +303,44 @@ export class Lander {
       this.#committed = this.#next;
       metrics.landEmitted.inc({ dataset: this.#name() }, rows);
       metrics.landFiles.inc({ dataset: this.#name() }, files.length);
-      this.#resetBuffer();
+      await this.#resetBuffer();
       await o.stream.commit(o.streamName, LAND_CONSUMER, this.#committed);
       await o.stream.trim(o.streamName);
       this.#settleWaiters();
     } finally {
-      await rm(ndjson, { force: true });
       await rm(outDir, { recursive: true, force: true });
     }
   }
 
+  /** Appends records to the buffer's staging file, creating it for the first ones. */
+  async #append(text: string): Promise<void> {
+    if (!this.#file) {
+      await mkdir(this.#o.stagingDir, { recursive: true });
+      const path = join(this.#o.stagingDir, `${randomUUID()}.ndjson`);
+      this.#file = { path, handle: await open(path, "w") };
+    }
+    if (!this.#file.handle) this.#file.handle = await open(this.#file.path, "a");
+    await this.#file.handle.write(text);
+  }
+
   #settleWaiters(): void {
     const done = this.#waiters.filter(
-      (w) => w.target <= this.committed || (this.#stopping && this.#lines.length === 0),
+      (w) => w.target <= this.committed || (this.#stopping && this.#rows === 0),
     );
     this.#waiters = this.#waiters.filter((w) => !done.includes(w));
     for (const w of done) w.resolve();
   }
 
-  #resetBuffer(): void {
-    this.#lines = [];
+  async #resetBuffer(): Promise<void> {
+    const file = this.#file;
+    this.#file = undefined;
+    this.#rows = 0;
     this.#bytes = 0;
     this.#hours = new Map();
+    if (file) {
+      await file.handle?.close();
+      await rm(file.path, { force: true });
+    }
   }
 
   /** Deletes lake files of this dataset that no commit registered (left by a crash before commit). */
@@ -324,6 +365,33 @@ export class Lander {
   #name(): string {
     return `${this.#o.dataset.ref.layer}.${this.#o.dataset.ref.name}`;
   }
+}
+
+/** Reads blocks of records, from a backend that stores them so or by grouping single records. */
+async function readBatches(
+  stream: Stream,
+  name: string,
+  from: number,
+  options: ReadOptions,
+): Promise<RecordBatch[]> {
+  if (stream.capabilities.batches) return stream.readBatches(name, from, options);
+  const records = await stream.read(name, from, options);
+  if (records.length === 0) return [];
+  return [
+    {
+      first: records[0]!.seq,
+      count: records.length,
+      times: records.map((r) => r.time),
+      data: records.map((r) => r.data).join("\n"),
+    },
+  ];
+}
+
+/** Offset just past the `n`-th newline of newline-joined text. */
+function lineOffset(text: string, n: number): number {
+  let at = 0;
+  for (let i = 0; i < n; i++) at = text.indexOf("\n", at) + 1;
+  return at;
 }
 
 function sleep(ms: number): Promise<void> {

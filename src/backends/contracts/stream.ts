@@ -45,10 +45,25 @@ export interface StreamSettings {
   readonly retainMs: number;
 }
 
+/** Consecutive records read as one block: positions `first .. first + count - 1`. */
+export interface RecordBatch {
+  readonly first: number;
+  readonly count: number;
+  /** Event time of each record, epoch ms. */
+  readonly times: readonly number[];
+  /** The records' data joined by "\n" (records are single-line JSON). */
+  readonly data: string;
+}
+
 /** Optional powers of a Stream backend. */
 export interface StreamCapabilities {
   /** Number of partitions of a stream in this backend (1 for the embedded log). */
   readonly partitions: number;
+  /**
+   * True when `readBatches` returns stored blocks without splitting them into records: consumers
+   * that write records out as NDJSON (land) then avoid per-record work.
+   */
+  readonly batches: boolean;
 }
 
 /**
@@ -71,6 +86,11 @@ export interface Stream {
   append(stream: string, records: readonly StreamRecord[]): Promise<AppendResult[]>;
   /** Reads records from position `from` (inclusive). */
   read(stream: string, from: number, options: ReadOptions): Promise<StoredRecord[]>;
+  /**
+   * Reads the same records as `read`, as blocks of consecutive records; the first block starts at
+   * `from`, and blocks stop once `max` records are reached (the last block may pass it).
+   */
+  readBatches(stream: string, from: number, options: ReadOptions): Promise<RecordBatch[]>;
   /** Position the next append will take (one past the last stored record). */
   end(stream: string): Promise<number>;
   /** Registers a consumer so retention waits for it. Idempotent. */

@@ -12,7 +12,8 @@ export type WriterRequest = { readonly req: number } & (
       readonly stream: string;
       readonly ids: readonly string[];
       readonly times: readonly number[];
-      readonly data: readonly string[];
+      /** The records' data joined by "\n". */
+      readonly data: string;
     }
   | { readonly op: "register"; readonly stream: string; readonly consumer: string }
   | {
@@ -199,7 +200,6 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           if (!t) throw new Error(`stream ${req.stream} is not open`);
           const ids: string[] = [];
           const times: number[] = [];
-          const data: string[] = [];
           added.push({ dedup: t.dedup, ids });
           const seqs: number[] = [];
           const duplicates: number[] = [];
@@ -216,18 +216,19 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
             t.dedup.add(id, seq, now);
             ids.push(id);
             times.push(req.times[i]!);
-            data.push(req.data[i]!);
             seqs.push(seq);
           }
           if (ids.length > 0) {
-            t.insert.run(
-              first,
-              ids.length,
-              now,
-              JSON.stringify(ids),
-              JSON.stringify(times),
-              data.join("\n"),
-            );
+            // Without duplicates (the usual case) the joined text is stored as sent.
+            let data = req.data;
+            if (duplicates.length > 0) {
+              const dup = new Set(duplicates);
+              data = req.data
+                .split("\n")
+                .filter((_, i) => !dup.has(i))
+                .join("\n");
+            }
+            t.insert.run(first, ids.length, now, JSON.stringify(ids), JSON.stringify(times), data);
             if (!touched.has(t)) touched.set(t, first);
             t.next = first + ids.length;
           }
