@@ -80,9 +80,10 @@ describe("normalize (json streams)", () => {
     assert.deepEqual(n.record, {
       _event_id: "E1",
       _received_at: "2024-05-06T07:08:09.010Z",
-      _event_time: "2001-01-01T05:30:00.000Z",
+      // Canonical UTC text is stored as sent (same instant, no re-formatting on the hot path).
+      _event_time: "2001-01-01T05:30:00Z",
       event_id: "E1",
-      ts: "2001-01-01T05:30:00.000Z",
+      ts: "2001-01-01T05:30:00Z",
       name: "Zoë",
       count: 42,
       price: 9.5,
@@ -141,7 +142,10 @@ describe("normalize (json streams)", () => {
     assert.equal(int.id, "12345");
     assert.equal(int.record._event_id, "12345");
     for (const bad of [1.5, true, { a: 1 }, "", "x".repeat(257)]) {
-      rejected(normalize(p, { id: bad }, RECEIVED), /id must be a string or an integer/);
+      rejected(
+        normalize(p, { id: bad }, RECEIVED),
+        /id must be a string \(1-256 characters, no line breaks\) or an integer/,
+      );
     }
   });
 
@@ -170,7 +174,17 @@ describe("normalize (json streams)", () => {
     const other = plan([col("at", "timestamp")]);
     const n = ok(normalize(other, { at: "2001-01-01T00:00:00Z" }, RECEIVED));
     assert.equal(n.time, RECEIVED);
-    assert.equal(n.record.at, "2001-01-01T00:00:00.000Z");
+    assert.equal(n.record.at, "2001-01-01T00:00:00Z");
+  });
+
+  test("timestamps that Date.parse rolls over are re-formatted, never stored as sent", () => {
+    const feb30 = ok(normalize(TYPED, { event_id: "f", ts: "2001-02-30T00:00:00Z" }, RECEIVED));
+    assert.equal(feb30.record.ts, "2001-03-02T00:00:00.000Z");
+    const t24 = ok(normalize(TYPED, { event_id: "g", ts: "2001-01-01T24:00:00Z" }, RECEIVED));
+    assert.equal(t24.record.ts, "2001-01-02T00:00:00.000Z");
+    const leap = ok(normalize(TYPED, { event_id: "h", ts: "2000-02-29T12:00:00.5Z" }, RECEIVED));
+    assert.equal(leap.record.ts, "2000-02-29T12:00:00.5Z");
+    assert.equal(leap.time, Date.UTC(2000, 1, 29, 12, 0, 0, 500));
   });
 
   test("_extra keeps every undeclared field, nested and unicode included", () => {

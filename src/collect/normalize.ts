@@ -32,6 +32,23 @@ const SEGMENT_KEYS: Record<string, string> = {
 /** Segment keys that become the envelope rather than columns or `_extra`. */
 const SEGMENT_ENVELOPE = new Set(["messageId", "timestamp"]);
 
+/** `YYYY-MM-DDTHH:MM:SS[.sss]Z`: ISO-8601 in UTC as DuckDB reads it. */
+const CANONICAL_UTC = /^\d{4}-(0[1-9]|1[0-2])-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,3})?Z$/;
+const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * True when `s` is canonical UTC text naming a real calendar instant. Date.parse rolls invalid
+ * dates over (Feb 30 → Mar 2, T24:00 → next day), so such text is re-formatted, never stored.
+ */
+function isCanonicalUtc(s: string): boolean {
+  if (!CANONICAL_UTC.test(s)) return false;
+  const y = Number(s.slice(0, 4));
+  const m = Number(s.slice(5, 7));
+  const d = Number(s.slice(8, 10));
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d >= 1 && d <= (m === 2 && !leap ? 28 : DAYS[m - 1]!);
+}
+
 /** Largest and smallest event times accepted (years 1000..9999), so Parquet timestamps stay valid. */
 const MIN_TIME = Date.UTC(1000, 0, 1);
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
@@ -80,7 +97,11 @@ function normalizeJson(
 ): NormalizedEvent | RejectedEvent {
   const idValue = plan.idField === undefined ? undefined : event[plan.idField];
   const given = idOf(idValue);
-  if (given === null) return reject(undefined, `${plan.idField} must be a string or an integer`);
+  if (given === null)
+    return reject(
+      undefined,
+      `${plan.idField} must be a string (1-256 characters, no line breaks) or an integer`,
+    );
   const id = given ?? uuidv7(receivedAt);
   const cache = cacheOf(plan);
   let time = receivedAt;
@@ -95,7 +116,10 @@ function normalizeJson(
     if (checked instanceof Invalid) return reject(id, checked.reason);
     if (col.type === "timestamp" && checked !== null) {
       const ms = checked as number;
-      const text = iso(ms);
+      // A value already in canonical UTC form is stored as sent: formatting it again is the
+      // costliest step of the hot path and yields the same instant.
+      const raw = event[col.name];
+      const text = typeof raw === "string" && isCanonicalUtc(raw) ? raw : iso(ms);
       if (col.name === plan.timeField) [time, timeIso] = [ms, text];
       body += `${cache.keys[i]}"${text}"`;
     } else {
@@ -118,7 +142,8 @@ function normalizeSegment(
   receivedAt: number,
 ): NormalizedEvent | RejectedEvent {
   const id = idOf(event.messageId);
-  if (id === null) return reject(undefined, "messageId must be a string");
+  if (id === null)
+    return reject(undefined, "messageId must be a string (1-256 characters, no line breaks)");
   const eventId = id ?? uuidv7(receivedAt);
   const type = event.type;
   if (typeof type !== "string" || !SEGMENT_TYPES.has(type)) {
@@ -167,7 +192,8 @@ function extraObject(): Record<string, unknown> {
 /** The id as text; undefined when absent, null when of a wrong type. */
 function idOf(v: unknown): string | undefined | null {
   if (v === undefined || v === null) return undefined;
-  if (typeof v === "string" && v.length > 0 && v.length <= 256) return v;
+  // Ids travel newline-joined inside the stream: no line breaks.
+  if (typeof v === "string" && v.length > 0 && v.length <= 256 && !v.includes("\n")) return v;
   if (typeof v === "number" && Number.isSafeInteger(v)) return String(v);
   return null;
 }

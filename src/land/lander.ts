@@ -156,11 +156,7 @@ export class Lander {
         }
         const urgent = this.#waiters.length > 0;
         const age = this.#rows > 0 ? Date.now() - this.#firstBufferedAt : 0;
-        const waitMs = urgent
-          ? 0
-          : this.#rows > 0
-            ? Math.max(0, o.flushMaxAgeMs - age)
-            : 1000;
+        const waitMs = urgent ? 0 : this.#rows > 0 ? Math.max(0, o.flushMaxAgeMs - age) : 1000;
         if (this.#abort.signal.aborted) this.#abort = new AbortController();
         // Yield to I/O between reads: reading and splitting a backlog is synchronous work, and
         // catching up after a restart must not stall HTTP intake (or readiness).
@@ -260,7 +256,12 @@ export class Lander {
     try {
       let written;
       try {
-        written = await o.writer.writeByEventHour(file.path, o.dataset.columns, outDir, o.compression);
+        written = await o.writer.writeByEventHour(
+          file.path,
+          o.dataset.columns,
+          outDir,
+          o.compression,
+        );
       } catch (e) {
         throw new TributaryError(
           "TRB_LAND_WRITE_FAILED",

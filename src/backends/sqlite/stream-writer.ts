@@ -10,8 +10,9 @@ export type WriterRequest = { readonly req: number } & (
   | {
       readonly op: "append";
       readonly stream: string;
-      readonly ids: readonly string[];
-      readonly times: readonly number[];
+      /** Record ids joined by "\n" (ids hold no line breaks). */
+      readonly ids: string;
+      readonly times: Float64Array;
       /** The records' data joined by "\n". */
       readonly data: string;
     }
@@ -204,8 +205,9 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           const seqs: number[] = [];
           const duplicates: number[] = [];
           const first = t.next;
-          for (let i = 0; i < req.ids.length; i++) {
-            const id = req.ids[i]!;
+          const reqIds = req.ids.split("\n");
+          for (let i = 0; i < reqIds.length; i++) {
+            const id = reqIds[i]!;
             const seen = seenBefore(t, id, now);
             if (seen !== undefined) {
               seqs.push(seen);
