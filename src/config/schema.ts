@@ -173,7 +173,7 @@ const lakeSpec = z
     flush: z
       .strictObject({
         max_bytes: byteSize
-          .default("16MiB")
+          .default("64MiB")
           .describe(
             "Land buffered events once they reach this size (like Firehose's buffer size).",
           ),
@@ -183,7 +183,7 @@ const lakeSpec = z
             "Land buffered events once the oldest waited this long (like Firehose's buffer interval).",
           ),
       })
-      .default({ max_bytes: "16MiB", max_age: "10s" })
+      .default({ max_bytes: "64MiB", max_age: "10s" })
       .describe("When the land stage writes buffered events to the lake."),
     compression: z
       .enum(["zstd", "snappy", "gzip", "uncompressed"])
