@@ -14,6 +14,14 @@ export interface SchemaColumn {
   readonly description?: string;
 }
 
+/** What `ensureDataset` registers: kind, description and the current schema. */
+export interface DatasetDefinition {
+  readonly kind: string;
+  readonly description?: string;
+  readonly columns: readonly SchemaColumn[];
+  readonly partitionColumns: readonly string[];
+}
+
 /** A dataset and its current schema. */
 export interface DatasetInfo extends DatasetRef {
   readonly id: number;
@@ -87,15 +95,7 @@ export interface SnapshotInfo {
  * - `ensureDataset` is idempotent; a changed column list adds a schema version.
  */
 export interface CatalogStore {
-  ensureDataset(
-    ref: DatasetRef,
-    def: {
-      kind: string;
-      description?: string;
-      columns: readonly SchemaColumn[];
-      partitionColumns: readonly string[];
-    },
-  ): Promise<DatasetInfo>;
+  ensureDataset(ref: DatasetRef, def: DatasetDefinition): Promise<DatasetInfo>;
   datasets(): Promise<DatasetInfo[]>;
   dataset(ref: DatasetRef): Promise<DatasetInfo | undefined>;
   commit(commit: Commit): Promise<SnapshotInfo>;

@@ -3,6 +3,7 @@ import { TributaryError } from "../../errors.js";
 import type {
   CatalogStore,
   Commit,
+  DatasetDefinition,
   DatasetInfo,
   DatasetRef,
   SchemaColumn,
@@ -69,15 +70,7 @@ export class SqliteCatalog implements CatalogStore {
     if (!options.readonly) this.#db.exec(CATALOG_DDL);
   }
 
-  async ensureDataset(
-    ref: DatasetRef,
-    def: {
-      kind: string;
-      description?: string;
-      columns: readonly SchemaColumn[];
-      partitionColumns: readonly string[];
-    },
-  ): Promise<DatasetInfo> {
+  async ensureDataset(ref: DatasetRef, def: DatasetDefinition): Promise<DatasetInfo> {
     const now = new Date().toISOString();
     const columns = JSON.stringify(def.columns);
     this.#db.transaction(() => {
