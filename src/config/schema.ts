@@ -77,9 +77,9 @@ const streamSpec = z
       .number()
       .int()
       .positive()
-      .default(1_000_000)
+      .default(300_000)
       .describe(
-        "Upper bound of remembered ids per stream (bounds memory, ~100 B each); the window shrinks when more arrive.",
+        "Upper bound of remembered ids per stream (bounds memory, ~130 B each: the default holds ~40 MiB); past it the window shrinks to the newest ids.",
       ),
     retain: duration
       .default("1h")
@@ -173,7 +173,7 @@ const lakeSpec = z
     flush: z
       .strictObject({
         max_bytes: byteSize
-          .default("64MiB")
+          .default("16MiB")
           .describe(
             "Land buffered events once they reach this size (like Firehose's buffer size).",
           ),
@@ -183,7 +183,7 @@ const lakeSpec = z
             "Land buffered events once the oldest waited this long (like Firehose's buffer interval).",
           ),
       })
-      .default({ max_bytes: "64MiB", max_age: "10s" })
+      .default({ max_bytes: "16MiB", max_age: "10s" })
       .describe("When the land stage writes buffered events to the lake."),
     compression: z
       .enum(["zstd", "snappy", "gzip", "uncompressed"])
