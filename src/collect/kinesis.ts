@@ -54,6 +54,7 @@ export function registerKinesisRoutes(
         { method: req.method, url: req.url, headers: req.headers, body },
         (id) => deps.keys.byId(id),
       );
+      deps.collector.admit(body.length);
       const input = parseInput(body);
       const stream = streamName(op, input);
       deps.collector.plan(stream);

@@ -33,7 +33,9 @@ export function registerCollectRoutes(app: FastifyInstance, deps: CollectDeps): 
       const stream = req.params.stream;
       collector.plan(stream);
       keys.authorize(key, { kind: "write", stream });
-      const items = parseEvents(bodyText(req), req.headers["content-type"], deps.maxEventSize);
+      const text = bodyText(req);
+      collector.admit(text.length);
+      const items = parseEvents(text, req.headers["content-type"], deps.maxEventSize);
       checkCount(items, deps.maxEventsPerRequest);
       const results = await collector.ingest(stream, items, "native");
       return reply.code(200).send(summarize(results));
