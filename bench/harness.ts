@@ -86,6 +86,11 @@ export interface BenchCase {
   run(): Promise<Omit<CaseResult, "machine" | "loadAvgAfter" | "seconds" | "case">>;
 }
 
+/** tributary ÷ baseline, when both are known and the baseline is positive. */
+function ratioOf(tributary: number | null, baseline: number | null): number | null {
+  return tributary !== null && baseline !== null && baseline > 0 ? tributary / baseline : null;
+}
+
 /** A metric compared by ratio: `goalRatio` is the least acceptable tributary/baseline. */
 export function ratioMetric(
   name: string,
@@ -94,8 +99,7 @@ export function ratioMetric(
   baseline: number | null,
   goalRatio?: number,
 ): Metric {
-  const ratio =
-    tributary !== null && baseline !== null && baseline > 0 ? tributary / baseline : null;
+  const ratio = ratioOf(tributary, baseline);
   return {
     name,
     unit,
@@ -115,8 +119,7 @@ export function boundMetric(
   max: number | undefined,
   baseline: number | null = null,
 ): Metric {
-  const ratio =
-    tributary !== null && baseline !== null && baseline > 0 ? tributary / baseline : null;
+  const ratio = ratioOf(tributary, baseline);
   return {
     name,
     unit,

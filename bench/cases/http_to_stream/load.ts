@@ -16,6 +16,16 @@ export interface LoadArgs {
   readonly trackResponses?: boolean;
 }
 
+/** Latency distribution of a load run, in milliseconds. */
+export interface LatencyMs {
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p99_9: number;
+  max: number;
+}
+
 /** What the load generator reports. */
 export interface LoadSummary {
   readonly seconds: number;
@@ -23,14 +33,7 @@ export interface LoadSummary {
   readonly ok: number;
   readonly okPerSec: number;
   readonly eventsPerSec: number;
-  readonly latencyMs: {
-    mean: number;
-    p50: number;
-    p90: number;
-    p99: number;
-    p99_9: number;
-    max: number;
-  };
+  readonly latencyMs: LatencyMs;
   readonly statuses: Record<string, number>;
   readonly errors: number;
   readonly timeouts: number;

@@ -8,6 +8,7 @@
 import { connect, type Socket } from "node:net";
 import { STREAM, WRITE_KEY } from "../../flights.js";
 import { bodyFactory, type Mode } from "./bodies.js";
+import type { LatencyMs } from "./load.js";
 
 /** What the driver asks for. */
 export interface PacedArgs {
@@ -29,14 +30,7 @@ export interface PacedSummary {
   readonly completed: number;
   readonly statuses: Record<string, number>;
   /** From scheduled send time to the complete response. */
-  readonly latencyMs: {
-    mean: number;
-    p50: number;
-    p90: number;
-    p99: number;
-    p99_9: number;
-    max: number;
-  };
+  readonly latencyMs: LatencyMs;
   /** From the actual write to the complete response (what the server alone adds). */
   readonly serviceMs: { p50: number; p99: number };
   readonly cpuSeconds: number;
