@@ -28,7 +28,7 @@ export class ParquetWriter {
     const db = await DuckDBInstance.create(":memory:", {
       threads: String(options.threads ?? 2),
       // DuckDB defaults to 80 % of RAM; landing buffers are small, so keep the process bounded.
-      memory_limit: options.memoryLimit ?? "256MB",
+      memory_limit: options.memoryLimit ?? "128MB",
       autoinstall_known_extensions: "false",
       autoload_known_extensions: "false",
     });

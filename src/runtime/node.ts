@@ -31,6 +31,12 @@ export interface NodeOptions {
   readonly replay?: boolean;
   /** Override every replay's speed. */
   readonly speed?: number;
+  /**
+   * Run the land stage (default true). `false` runs collect and serve only: the stream keeps
+   * every event and `POST /v1/flush` answers TRB_LAND_NOT_RUNNING. The http_to_stream benchmark
+   * uses it to measure collect alone; issue 5's roles (`tributary run collect`) generalize it.
+   */
+  readonly land?: boolean;
 }
 
 /** A running Tributary process with every role. */
@@ -86,7 +92,12 @@ export async function startNode(
       ];
     }),
   );
-  const land = await LandStage.start(pipeline, backends, log, { consume: false });
+  const land =
+    options.land === false
+      ? undefined
+      : await LandStage.start(pipeline, backends, log, { consume: false });
+  const flushLake = (): Promise<void> =>
+    land ? land.flush() : Promise.reject(new TributaryError("TRB_LAND_NOT_RUNNING"));
   const engine = await enginePromise;
   const keys = new KeyRing(pipeline.keys);
   const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
@@ -117,7 +128,7 @@ export async function startNode(
         FLUSH_TIMEOUT_MS,
       );
     });
-    await Promise.race([land.flush(), timeout]).finally(() => clearTimeout(timer));
+    await Promise.race([flushLake(), timeout]).finally(() => clearTimeout(timer));
     return {
       flushed: true,
       snapshot: await backends.catalog.latestSnapshot(),
@@ -153,7 +164,7 @@ export async function startNode(
   });
   const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
   ready = true;
-  land.run();
+  land?.run();
 
   const replayers: Replayer[] = [];
   if (options.replay !== false) {
@@ -179,16 +190,18 @@ export async function startNode(
       for (const r of replayers) await r.stop();
       collector.stop();
       await app.close();
-      await land
-        .flush()
-        .catch((e: unknown) =>
-          log.error({ err: e }, "final flush failed; events stay in the stream"),
-        );
-      await land.stop();
+      if (land) {
+        await land
+          .flush()
+          .catch((e: unknown) =>
+            log.error({ err: e }, "final flush failed; events stay in the stream"),
+          );
+        await land.stop();
+      }
       engine.close();
       await backends.stream.close();
       await backends.catalog.close();
     })());
 
-  return { url, app, backends, log, flush: () => land.flush(), stop };
+  return { url, app, backends, log, flush: flushLake, stop };
 }

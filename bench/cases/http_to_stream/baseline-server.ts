@@ -86,6 +86,8 @@ function main(): void {
  */
 function sqliteStore(dir: string): (batch: readonly Pending[]) => number {
   const db = new Database(join(dir, "stream.db"));
+  db.pragma("page_size = 32768"); // as the embedded stream (STREAM_PAGE_SIZE)
+  db.pragma("wal_autocheckpoint = 32"); // as the embedded stream
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.exec(

@@ -1,4 +1,4 @@
-// Server process of http_to_stream: `tributary up` (every stage, no replay) on a fresh temp project.
+// Server process of http_to_stream: `tributary up` (no replay; the land stage unless `land: false`) on a fresh temp project.
 import { pino } from "pino";
 import { loadPipeline } from "../../../src/config/index.js";
 import { startNode } from "../../../src/runtime/node.js";
@@ -11,12 +11,18 @@ export interface ServerHello {
 }
 
 async function main(): Promise<void> {
-  const options = JSON.parse(process.argv[2] ?? "{}") as ProjectOptions;
+  const options = JSON.parse(process.argv[2] ?? "{}") as ProjectOptions & { land?: boolean };
   const project = createBenchProject(options);
   const pipeline = loadPipeline(project.dir);
   // Warnings and errors go to stderr (stdout carries the hello line); normal operation logs none.
   const log = pino({ level: "warn" }, pino.destination(2));
-  const node = await startNode(pipeline, { port: 0, host: "127.0.0.1", replay: false, log });
+  const node = await startNode(pipeline, {
+    port: 0,
+    host: "127.0.0.1",
+    replay: false,
+    log,
+    land: options.land !== false,
+  });
   const hello: ServerHello = { url: node.url, pid: process.pid };
   process.stdout.write(JSON.stringify(hello) + "\n");
   // The benchmark needs no graceful landing of what is left: drop the folder and exit, so a

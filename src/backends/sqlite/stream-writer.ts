@@ -41,18 +41,23 @@ export interface AppendReply {
   readonly next: number;
 }
 
-interface Table {
+export interface Table {
   readonly settings: StreamSettings;
   readonly dedup: DedupWindow;
   readonly insert: import("better-sqlite3").Statement;
   next: number;
   /**
    * Ids older than the eagerly reloaded ones, filled in the background after a restart. They all
-   * expire before anything in `dedup`, so the whole map is dropped once its newest id expires.
+   * expire before anything in `dedup`, so the whole window is dropped once its newest id expires.
    */
-  older: Map<string, number> | undefined;
+  older: DedupWindow | undefined;
   olderNewest: number;
+  /** The id stored at a position, or false when it is no longer stored (trimmed) or not yet written. */
+  storedId(seq: number): string | false;
 }
+
+/** Page size of a new stream log: rows hold whole requests (tens of KiB), see `openSqlite`. */
+export const STREAM_PAGE_SIZE = 32_768;
 
 /** Ids reloaded before a stream opens; the rest of the window reloads in the background. */
 const EAGER_IDS = 50_000;
@@ -60,15 +65,24 @@ const EAGER_IDS = 50_000;
 const RELOAD_ROWS = 500;
 const RELOAD_IDS_PER_STEP = 10_000;
 
-/** The position of `id` if an earlier append stored it within the window. */
-function seenBefore(t: Table, id: string, now: number): number | undefined {
-  const seq = t.dedup.get(id, now);
-  if (seq !== undefined || t.older === undefined) return seq;
-  if (t.olderNewest < now - t.settings.dedupWindowMs) {
-    t.older = undefined;
-    return undefined;
+/**
+ * The position of `id` if an earlier append stored it within the window, else undefined, in which
+ * case `id` is now held at `seq` (the position it is about to be stored at).
+ */
+export function seenBefore(t: Table, id: string, seq: number, now: number): number | undefined {
+  if (t.older !== undefined) {
+    if (t.olderNewest < now - t.settings.dedupWindowMs) t.older = undefined;
+    else {
+      const old = t.older.get(id, now);
+      const stored = old === undefined ? undefined : t.storedId(old);
+      if (old !== undefined && (stored === false || stored === id)) return old;
+    }
   }
-  return t.older.get(id);
+  const held = t.dedup.add(id, seq, now);
+  // The window holds fingerprints: a hit is a duplicate only if the stored id is the same one.
+  if (held === undefined) return undefined;
+  const stored = t.storedId(held);
+  return stored === false || stored === id ? held : undefined;
 }
 
 interface PendingAppend {
@@ -97,7 +111,11 @@ export function createStreamSchema(db: SqliteDatabase): void {
  * thread, the fsync and the inserts never block the HTTP thread.
  */
 export function serveWriter(port: MessagePort, path: string, clock: () => number = Date.now): void {
-  const db = openSqlite(path);
+  const db = openSqlite(path, { pageSize: STREAM_PAGE_SIZE });
+  // Checkpoint the WAL every ~1 MiB instead of SQLite's 1000 pages (32 MiB at this page size):
+  // a checkpoint runs inside the commit that crosses the threshold, and copying 32 MiB held that
+  // commit (and every ack waiting on it) for up to 80 ms; 1 MiB keeps it under ~5 ms.
+  db.pragma(`wal_autocheckpoint = ${Math.ceil(1_048_576 / STREAM_PAGE_SIZE)}`);
   createStreamSchema(db);
   const tables = new Map<string, Table>();
   const setHead = db.prepare(
@@ -142,6 +160,9 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
       const r = recent[i]!;
       r.ids.forEach((id, j) => dedup.add(id, r.first + j, r.received));
     }
+    const rowOf = db.prepare(
+      `SELECT first, ids FROM ${table} WHERE first <= ? ORDER BY first DESC LIMIT 1`,
+    );
     const t: Table = {
       settings,
       dedup,
@@ -151,9 +172,15 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
       next: head?.next ?? 1,
       older: undefined,
       olderNewest: 0,
+      // Rows written earlier in the current transaction are visible here (same connection).
+      storedId: (seq) => {
+        const row = rowOf.get(seq) as { first: number; ids: string } | undefined;
+        if (!row) return false;
+        return (JSON.parse(row.ids) as string[])[seq - row.first] ?? false;
+      },
     };
     if (held >= EAGER_IDS && held < settings.dedupMaxIds) {
-      const older = new Map<string, number>();
+      const older = new DedupWindow(Number.MAX_SAFE_INTEGER, settings.dedupMaxIds);
       t.older = older;
       // Every older id was received no later than the oldest eagerly loaded one.
       t.olderNewest = recent[recent.length - 1]!.received;
@@ -172,7 +199,7 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           }
           if (row.received < cutoff || held >= settings.dedupMaxIds) return;
           const ids = JSON.parse(row.ids) as string[];
-          ids.forEach((id, j) => older.set(id, row.first + j));
+          ids.forEach((id, j) => older.add(id, row.first + j, row.received));
           held += ids.length;
           loaded += ids.length;
           below = row.first;
@@ -208,14 +235,13 @@ export function serveWriter(port: MessagePort, path: string, clock: () => number
           const reqIds = req.ids.split("\n");
           for (let i = 0; i < reqIds.length; i++) {
             const id = reqIds[i]!;
-            const seen = seenBefore(t, id, now);
+            const seq = first + ids.length;
+            const seen = seenBefore(t, id, seq, now);
             if (seen !== undefined) {
               seqs.push(seen);
               duplicates.push(i);
               continue;
             }
-            const seq = first + ids.length;
-            t.dedup.add(id, seq, now);
             ids.push(id);
             times.push(req.times[i]!);
             seqs.push(seq);
