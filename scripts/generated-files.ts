@@ -277,6 +277,8 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
     "Writing or storing a Parquet file failed (disk full, permissions, object store down). The events stay in the stream and landing retries with backoff; fix the cause shown in the log.",
   TRB_LAND_FLUSH_TIMEOUT:
     "`POST /v1/flush` waited too long for landing to commit. Look for `landing failed` in the server log (often disk space or permissions), then flush again.",
+  TRB_LAND_NOT_RUNNING:
+    "The process was started without the land stage (`startNode({ land: false })`, used by benchmarks). Send the flush to a process that lands.",
   TRB_CATALOG_CONFLICT:
     "Two committers raced for the same stream range; the loser drops its batch and re-reads from the committed position. Seen in logs only; nothing to do.",
   TRB_CATALOG_UNKNOWN_DATASET:
@@ -294,6 +296,34 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
     "The result has more than `serve.max_rows` rows. Add LIMIT, aggregate, or raise the limit.",
   TRB_SERVE_BUSY:
     "`serve.max_concurrent_queries` are running and as many are queued. Retry after `Retry-After`.",
+  TRB_SERVE_UNKNOWN_SNAPSHOT:
+    "Time travel (`?snapshot=` or `\"snapshot\"` in the body) takes the id of a committed snapshot: see `snapshots` in GET /v1/catalog or `tributary catalog`.",
+  TRB_BATCH_MODEL_INVALID:
+    "The message names the model file and line: a model is one SELECT (no other statement), and its `.yaml` properties follow [config.md](config.md#models). Fix the file and run `tributary batch plan`.",
+  TRB_BATCH_UNKNOWN_TABLE:
+    "The message names the model, the line and the nearest table that exists. Tables are `raw.<stream>`, `dlq.<stream>`, `seed.<name>` and `<layer>.<model>`; a model may read its own layer and earlier layers.",
+  TRB_BATCH_UNKNOWN_COLUMN:
+    "The message names the model, the line and DuckDB's candidate columns. Check the input's columns with `tributary batch plan` or the catalog.",
+  TRB_BATCH_CYCLE:
+    "The message lists the models of the cycle in order. A model cannot read itself or a model that reads it; move the shared logic to an earlier model.",
+  TRB_BATCH_DAY_COLUMN:
+    "Add `day` (a DATE, usually `event_day(_event_time)` or the input's `day`) to the model's SELECT, or set `materialized: full` in its properties.",
+  TRB_BATCH_DAY_OUT_OF_RANGE:
+    "A partitioned model must derive each row's `day` from the rows of that same day. Check how the model computes `day` (time zone: `batch.timezone`; use `event_day()`).",
+  TRB_BATCH_TASK_FAILED:
+    "The message holds DuckDB's error. Nothing was replaced: the last good partition stays visible. Fix the model and run `tributary batch repair` (or wait for the next scheduled run).",
+  TRB_BATCH_TEST_FAILED:
+    "The message names the test and how many rows break it. The new files were not committed; fix the data or the model (or the test), then `tributary batch repair`.",
+  TRB_BATCH_BLOCKED:
+    "Fix the upstream model named in the message; its dependents run in the next run or on `tributary batch repair`.",
+  TRB_BATCH_BAD_DATE:
+    "Pass days as `YYYY-MM-DD` (`--date 2001-01-15`, `--from 2001-01-01 --to 2001-01-31`), with `from` not after `to`.",
+  TRB_BATCH_BUSY:
+    "Runs of one process do not overlap. Wait for the running one (`tributary batch runs`, GET /v1/batch/runs), then retry.",
+  TRB_BATCH_UNKNOWN_MODEL:
+    "Use a model id `layer.name` as listed by `tributary batch plan`.",
+  TRB_SEED_INVALID:
+    "A seed is a CSV (with a header row), TSV or Parquet file. The message holds DuckDB's reading error.",
   TRB_INTERNAL:
     "A bug or an unexpected failure; the server log has the cause with the request. Report it with that log line.",
 };

@@ -92,6 +92,10 @@ export const ERRORS = {
     status: 504,
     message: "Landing did not commit in time; check the logs of the land stage and retry.",
   },
+  TRB_LAND_NOT_RUNNING: {
+    status: 409,
+    message: "This process does not run the land stage, so it cannot flush to the lake.",
+  },
   TRB_CATALOG_CONFLICT: {
     status: 409,
     message: "Another committer moved the stream position first; the batch is retried.",
@@ -124,6 +128,62 @@ export const ERRORS = {
   TRB_SERVE_BUSY: {
     status: 429,
     message: "Too many queries are running; retry after the Retry-After delay.",
+  },
+  TRB_SERVE_UNKNOWN_SNAPSHOT: {
+    status: 404,
+    message: "No such catalog snapshot; list them with GET /v1/catalog.",
+  },
+  TRB_BATCH_MODEL_INVALID: {
+    status: 400,
+    message: "A model file or its properties are invalid; the message names the file and line.",
+  },
+  TRB_BATCH_UNKNOWN_TABLE: {
+    status: 400,
+    message: "A model reads a table that no stream, seed or model provides.",
+  },
+  TRB_BATCH_UNKNOWN_COLUMN: {
+    status: 400,
+    message: "A model names a column its inputs do not have.",
+  },
+  TRB_BATCH_CYCLE: {
+    status: 400,
+    message: "Models read each other in a cycle; break it.",
+  },
+  TRB_BATCH_DAY_COLUMN: {
+    status: 400,
+    message: "A partitioned model must output a `day` column of type DATE.",
+  },
+  TRB_BATCH_DAY_OUT_OF_RANGE: {
+    status: 500,
+    message: "A model produced rows for days it was not asked to build.",
+  },
+  TRB_BATCH_TASK_FAILED: {
+    status: 500,
+    message: "A model failed while running; the previous partition stays visible.",
+  },
+  TRB_BATCH_TEST_FAILED: {
+    status: 500,
+    message: "A data test failed; the partition is marked failed and its dependents wait.",
+  },
+  TRB_BATCH_BLOCKED: {
+    status: 500,
+    message: "A model did not run because a model it reads failed.",
+  },
+  TRB_BATCH_BAD_DATE: {
+    status: 400,
+    message: "Dates are YYYY-MM-DD, and `from` is not after `to`.",
+  },
+  TRB_BATCH_BUSY: {
+    status: 409,
+    message: "A batch run is in progress; wait for it (GET /v1/batch/runs) and retry.",
+  },
+  TRB_BATCH_UNKNOWN_MODEL: {
+    status: 404,
+    message: "No such model; `tributary batch plan` lists them.",
+  },
+  TRB_SEED_INVALID: {
+    status: 400,
+    message: "A seed file cannot be read as a table; check its format and header.",
   },
   TRB_INTERNAL: { status: 500, message: "Internal error; see the server log." },
 } as const satisfies Record<string, ErrorSpec>;

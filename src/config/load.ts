@@ -4,6 +4,8 @@ import { dirname, join, resolve } from "node:path";
 import { LineCounter, isMap, isNode, parseDocument, type Document } from "yaml";
 import { z } from "zod";
 import { TributaryError } from "../errors.js";
+import { Cron } from "croner";
+import { resolvePackageFile } from "./files.js";
 import { configSchema, type PipelineConfig } from "./schema.js";
 import { resolvePipeline, sha256Hex, type Pipeline } from "./pipeline.js";
 
@@ -56,7 +58,7 @@ export function parseConfigText(
     const at = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0]!] : issue.path;
     throw configError(file, where(at), describeIssue(issue, raw));
   }
-  crossCheck(parsed.data, file, where);
+  crossCheck(parsed.data, file, where, dirname(resolve(file)));
   return parsed.data;
 }
 
@@ -193,6 +195,7 @@ function crossCheck(
   config: PipelineConfig,
   file: string,
   where: (p: PropertyKey[]) => number,
+  root: string,
 ): void {
   const streams = Object.keys(config.streams);
   const fail = (path: PropertyKey[], what: string, names: string[] = []): never => {
@@ -248,6 +251,48 @@ function crossCheck(
       fail(["keys", i, "secret_sha256"], "does not match `secret`; keep one of the two");
     }
   });
+  const reserved = ["raw", "dlq", "seed", "view"];
+  config.batch.layers.forEach((layer, i) => {
+    if (reserved.includes(layer))
+      fail(["batch", "layers", i], `\`${layer}\` is reserved (${reserved.join(", ")})`);
+    if (config.batch.layers.indexOf(layer) !== i)
+      fail(["batch", "layers", i], `duplicate layer \`${layer}\``);
+  });
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: config.batch.timezone });
+  } catch {
+    fail(["batch", "timezone"], "not an IANA time zone (e.g. UTC, Europe/Paris)");
+  }
+  const clock = config.batch.clock;
+  if (clock !== "wall") {
+    const m = /^stream:(.+)$/.exec(clock);
+    if (!m) fail(["batch", "clock"], "use `wall` or `stream:<stream>`");
+    else if (!streams.includes(m[1]!))
+      fail(
+        ["batch", "clock"],
+        `unknown stream \`${m[1]}\``,
+        streams.map((s) => `stream:${s}`),
+      );
+  }
+  if (config.batch.schedule !== undefined) {
+    try {
+      new Cron(config.batch.schedule, { paused: true });
+    } catch (e) {
+      fail(["batch", "schedule"], `not a cron expression: ${(e as Error).message}`);
+    }
+  }
+  for (const [name, seed] of Object.entries(config.seeds)) {
+    let path: string | undefined;
+    try {
+      path = resolvePackageFile(seed.path, root);
+    } catch (e) {
+      fail(["seeds", name, "path"], (e as Error).message);
+    }
+    if (path !== undefined && !existsSync(path))
+      fail(["seeds", name, "path"], `no file at ${path}`);
+    if (path !== undefined && !/\.(csv|tsv|parquet)$/i.test(path))
+      fail(["seeds", name, "path"], "a seed is a .csv, .tsv or .parquet file");
+  }
   config.replay.forEach((r, i) => {
     if (!streams.includes(r.stream)) fail(["replay", i, "stream"], "unknown stream", streams);
     const key = config.keys.find((k) => k.id === r.key);

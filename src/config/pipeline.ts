@@ -1,5 +1,6 @@
 // Resolves a validated config into frozen plan data (columns, durations in ms, hashed keys) for the stages.
 import { createHash } from "node:crypto";
+import { resolvePackageFile } from "./files.js";
 import { isAbsolute, join } from "node:path";
 import {
   parseDuration,
@@ -73,6 +74,39 @@ export interface Pipeline {
     readonly maxConcurrentQueries: number;
   };
   readonly replay: readonly ReplayConfig[];
+  readonly batch: BatchPlanConfig;
+  /** Seeds by name (`seed.<name>`). */
+  readonly seeds: ReadonlyMap<string, SeedPlan>;
+}
+
+/** Where `today` comes from for scheduled batch runs. */
+export type BatchClock =
+  { readonly kind: "wall" } | { readonly kind: "stream"; readonly stream: string };
+
+/** The batch section, resolved. */
+export interface BatchPlanConfig {
+  /** Absolute folder of the models. */
+  readonly modelsDir: string;
+  readonly layers: readonly string[];
+  readonly timezone: string;
+  readonly clock: BatchClock;
+  readonly schedule: string | undefined;
+  readonly catchUpDays: number;
+  readonly concurrency: number;
+  readonly threads: number;
+  /** DuckDB form, e.g. "1GB". */
+  readonly memoryLimit: string;
+  readonly retries: number;
+  readonly retryBackoffMs: number;
+}
+
+/** A seed table: a static file loaded as `seed.<name>`. */
+export interface SeedPlan {
+  readonly name: string;
+  /** Absolute path of the CSV or Parquet file. */
+  readonly path: string;
+  readonly description: string | undefined;
+  readonly owner: string | undefined;
 }
 
 /** Fixed columns of `format: segment` streams (the rest of a call is kept in `_extra`). */
@@ -157,6 +191,34 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
       maxConcurrentQueries: config.serve.max_concurrent_queries,
     }),
     replay: Object.freeze([...config.replay]),
+    batch: Object.freeze({
+      modelsDir: abs(config.batch.models),
+      layers: Object.freeze([...config.batch.layers]),
+      timezone: config.batch.timezone,
+      clock: Object.freeze(
+        config.batch.clock.startsWith("stream:")
+          ? { kind: "stream" as const, stream: config.batch.clock.slice("stream:".length) }
+          : { kind: "wall" as const },
+      ),
+      schedule: config.batch.schedule,
+      catchUpDays: config.batch.catch_up,
+      concurrency: config.batch.concurrency,
+      threads: config.batch.threads,
+      memoryLimit: config.batch.memory_limit.replace("iB", "B"),
+      retries: config.batch.retries,
+      retryBackoffMs: parseDuration(config.batch.retry_backoff),
+    }),
+    seeds: new Map(
+      Object.entries(config.seeds).map(([name, seed]) => [
+        name,
+        Object.freeze({
+          name,
+          path: resolvePackageFile(seed.path, root),
+          description: seed.description,
+          owner: seed.owner,
+        }),
+      ]),
+    ),
   });
 }
 

@@ -79,7 +79,7 @@ const streamSpec = z
       .positive()
       .default(300_000)
       .describe(
-        "Upper bound of remembered ids per stream (bounds memory, ~130 B each: the default holds ~40 MiB); past it the window shrinks to the newest ids.",
+        "Upper bound of remembered ids per stream. Ids are held as 64-bit fingerprints in typed arrays (32–96 B each: the default takes at most ~28 MiB, and no garbage-collected objects); past the bound the window shrinks to the newest ids.",
       ),
     retain: duration
       .default("1h")
@@ -230,6 +230,75 @@ const replaySpec = z
   })
   .describe("A replay of a table as a live stream, used by the demo and for load tests.");
 
+const batchSpec = z
+  .strictObject({
+    models: z
+      .string()
+      .default("models")
+      .describe(
+        "Folder of the SQL models, relative to the project folder: `<models>/<layer>/<name>.sql`, each one SELECT, with optional properties in `<name>.yaml` beside it.",
+      ),
+    layers: z
+      .array(z.string().regex(NAME, "a lower_snake_case layer name"))
+      .min(1)
+      .default(["t1", "t2", "mart"])
+      .describe(
+        "Model layers in dependency order (a model may read its own layer and earlier ones). `raw`, `dlq`, `seed` and `view` are reserved.",
+      ),
+    timezone: z
+      .string()
+      .default("UTC")
+      .describe(
+        "IANA time zone of the day partitions (`event_day()` in models and the default day `yesterday` use it).",
+      ),
+    clock: z
+      .string()
+      .default("wall")
+      .describe(
+        "What `today` is for scheduled runs: `wall` (the system clock) or `stream:<name>`, the day of the newest event time landed in `raw.<name>` (the replayed demo uses it, so marts follow the replay).",
+      ),
+    schedule: z
+      .string()
+      .optional()
+      .describe(
+        "Cron expression (5 fields, or 6 with seconds first) of scheduled runs inside `tributary up`; each run builds every day up to yesterday that is missing, stale or failed. Unset: no schedule (run with `tributary batch run` or `POST /v1/batch/runs`).",
+      ),
+    catch_up: z
+      .number()
+      .int()
+      .positive()
+      .default(31)
+      .describe("Most days one scheduled run builds (the oldest missing days first)."),
+    concurrency: z
+      .number()
+      .int()
+      .positive()
+      .default(2)
+      .describe("Model tasks run at once (DuckDB also uses `threads` per task)."),
+    threads: z.number().int().positive().default(2).describe("DuckDB threads of the batch engine."),
+    memory_limit: byteSize.default("1GiB").describe("Memory the batch engine's DuckDB may use."),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .default(2)
+      .describe("Retries of a failed task, with exponential backoff from `retry_backoff`."),
+    retry_backoff: duration.default("1s").describe("Wait before the first retry of a failed task."),
+  })
+  .describe("The batch layer: SQL models per day partition, scheduled runs, backfills.");
+
+const seedSpec = z
+  .strictObject({
+    path: z
+      .string()
+      .describe(
+        "CSV or Parquet file, relative to the project folder; `{{file:<package>/<path>}}` resolves a file inside an installed npm package.",
+      ),
+    description: z.string().optional().describe("What the table holds, shown in the catalog."),
+    owner: z.string().optional().describe("Who answers for the table."),
+  })
+  .describe("A small static reference table, loaded as `seed.<name>` when its file changes.");
+
 /** The whole of tributary.yaml. */
 export const configSchema = z
   .strictObject({
@@ -246,6 +315,11 @@ export const configSchema = z
     lake: lakeSpec.default(lakeSpec.parse({})),
     serve: serveSpec.default(serveSpec.parse({})),
     replay: z.array(replaySpec).default([]).describe("Replays started by `tributary up`."),
+    batch: batchSpec.default(batchSpec.parse({})),
+    seeds: z
+      .record(z.string().regex(NAME, "a lower_snake_case seed name"), seedSpec)
+      .default({})
+      .describe("Reference tables by name; each becomes `seed.<name>`."),
   })
   .describe("A Tributary pipeline (tributary.yaml).");
 
@@ -255,6 +329,8 @@ export type StreamConfig = z.output<typeof streamSpec>;
 export type KeyConfig = z.output<typeof keySpec>;
 export type ReplayConfig = z.output<typeof replaySpec>;
 export type FieldSpec = z.output<typeof fieldSpec>;
+export type BatchConfig = z.output<typeof batchSpec>;
+export type SeedConfig = z.output<typeof seedSpec>;
 
 /** Milliseconds of a duration string. */
 export function parseDuration(text: string): number {

@@ -1,11 +1,8 @@
 // Replays a table (DuckDB SELECT) as a live stream through the HTTP API, at a chosen speed of event time.
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { isAbsolute, join } from "node:path";
 import { DuckDBInstance, JsonDuckDBValueConverter, type Json } from "@duckdb/node-api";
 import type { Logger } from "pino";
 import { toMillis } from "../collect/index.js";
-import type { ReplayConfig } from "../config/index.js";
+import { replacePackageFiles, type ReplayConfig } from "../config/index.js";
 import { quoteString } from "../lake/index.js";
 
 /** What a Replayer needs. */
@@ -148,20 +145,11 @@ export class Replayer {
 
 /** Replaces `{{file:<package>/<path>}}` with the file inside an installed npm package, or a project path. */
 export function resolveFiles(sql: string, root: string): string {
-  return sql.replace(/\{\{file:([^}]+)\}\}/g, (_, spec: string) => {
-    const path = spec.trim();
-    if (isAbsolute(path)) return quoteString(path);
-    if (existsSync(join(root, path))) return quoteString(join(root, path));
-    const parts = path.split("/");
-    const pkg = parts[0]!.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!;
-    const rest = path.slice(pkg.length + 1);
-    const require = createRequire(join(root, "package.json"));
-    for (const dir of require.resolve.paths(pkg) ?? []) {
-      const candidate = join(dir, pkg, rest);
-      if (existsSync(candidate)) return quoteString(candidate);
-    }
-    throw new Error(`replay: cannot find ${path} (install the package ${pkg})`);
-  });
+  try {
+    return replacePackageFiles(sql, root, quoteString);
+  } catch (e) {
+    throw new Error(`replay: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** DuckDB's JSON form of timestamps has no zone; they are UTC. */
