@@ -297,7 +297,7 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   TRB_SERVE_BUSY:
     "`serve.max_concurrent_queries` are running and as many are queued. Retry after `Retry-After`.",
   TRB_SERVE_UNKNOWN_SNAPSHOT:
-    "Time travel (`?snapshot=` or `\"snapshot\"` in the body) takes the id of a committed snapshot: see `snapshots` in GET /v1/catalog or `tributary catalog`.",
+    'Time travel (`?snapshot=` or `"snapshot"` in the body) takes the id of a committed snapshot: see `snapshots` in GET /v1/catalog or `tributary catalog`.',
   TRB_BATCH_MODEL_INVALID:
     "The message names the model file and line: a model is one SELECT (no other statement), and its `.yaml` properties follow [config.md](config.md#models). Fix the file and run `tributary batch plan`.",
   TRB_BATCH_UNKNOWN_TABLE:
@@ -320,8 +320,7 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
     "Pass days as `YYYY-MM-DD` (`--date 2001-01-15`, `--from 2001-01-01 --to 2001-01-31`), with `from` not after `to`.",
   TRB_BATCH_BUSY:
     "Runs of one process do not overlap. Wait for the running one (`tributary batch runs`, GET /v1/batch/runs), then retry.",
-  TRB_BATCH_UNKNOWN_MODEL:
-    "Use a model id `layer.name` as listed by `tributary batch plan`.",
+  TRB_BATCH_UNKNOWN_MODEL: "Use a model id `layer.name` as listed by `tributary batch plan`.",
   TRB_SEED_INVALID:
     "A seed is a CSV (with a header row), TSV or Parquet file. The message holds DuckDB's reading error.",
   TRB_INTERNAL:

@@ -90,4 +90,28 @@ export const metrics = {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [registry],
   }),
+  batchRuns: new Counter({
+    name: "tributary_batch_runs_total",
+    help: "Batch runs finished, by trigger and status (succeeded or failed).",
+    labelNames: ["trigger", "status"],
+    registers: [registry],
+  }),
+  batchRows: new Counter({
+    name: "tributary_batch_rows_emitted_total",
+    help: "Rows committed by batch tasks, by model.",
+    labelNames: ["model"],
+    registers: [registry],
+  }),
+  batchTaskFailures: new Counter({
+    name: "tributary_batch_task_errors_total",
+    help: "Batch tasks that failed after their retries, by model.",
+    labelNames: ["model"],
+    registers: [registry],
+  }),
+  batchStalePartitions: new Gauge({
+    name: "tributary_batch_partitions_not_fresh",
+    help: "Partitions of batch models that are stale, failed or missing, by model.",
+    labelNames: ["model"],
+    registers: [registry],
+  }),
 };

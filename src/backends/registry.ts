@@ -26,6 +26,11 @@ export function openEmbeddedLake(lakeDir: string): ObjectStore {
   return new LocalObjectStore(lakeDir);
 }
 
+/** Opens the embedded catalog for writing, for CLI commands that commit (batch runs). */
+export function openEmbeddedCatalog(dataDir: string): CatalogStore {
+  return new SqliteCatalog(join(dataDir, "catalog.db"));
+}
+
 /** Opens the embedded catalog read-only, for the CLI beside a running server. */
 export function openEmbeddedCatalogReadonly(dataDir: string): CatalogStore {
   return new SqliteCatalog(join(dataDir, "catalog.db"), { readonly: true });

@@ -1,6 +1,14 @@
-// The `tributary` command: up, init, query, catalog, flush.
+// The `tributary` command: up, init, query, catalog, flush, batch.
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { isTributaryError } from "../errors.js";
+import {
+  runBatchBackfill,
+  runBatchPartitions,
+  runBatchPlan,
+  runBatchRepair,
+  runBatchRun,
+  runBatchRuns,
+} from "./batch.js";
 import { runCatalog, runFlush, runInit, runQuery, runUp } from "./commands.js";
 
 /** Parses argv and runs a command; exits non-zero with one line saying what to fix. */
@@ -49,6 +57,55 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--key <secret>", "admin key (or TRIBUTARY_KEY)", process.env.TRIBUTARY_KEY)
     .action(runFlush);
 
+  const batch = program
+    .command("batch")
+    .description("The batch layer: SQL models per day partition (see docs/reference/batch.md).");
+  batch
+    .command("plan")
+    .description("Compile the models and print the plan: inputs, columns, tests, order.")
+    .argument("[project]", "project folder", ".")
+    .option("--json", "print JSON")
+    .action(runBatchPlan);
+  batch
+    .command("run")
+    .description("Build one day of every model (default: yesterday by the batch clock).")
+    .argument("[project]", "project folder", ".")
+    .option("--date <day>", "day to build, YYYY-MM-DD")
+    .option("--model <id...>", "only these models (and what depends on them)")
+    .option("--json", "print JSON")
+    .action(runBatchRun);
+  batch
+    .command("backfill")
+    .description("Build every partition of a day range that is not fresh; run it again to resume.")
+    .argument("[project]", "project folder", ".")
+    .requiredOption("--from <day>", "first day, YYYY-MM-DD")
+    .requiredOption("--to <day>", "last day, YYYY-MM-DD")
+    .option("--model <id...>", "only these models (and what depends on them)")
+    .option("--force", "rebuild fresh partitions too")
+    .option("--json", "print JSON")
+    .action(runBatchBackfill);
+  batch
+    .command("repair")
+    .description("Rebuild every stale, failed or missing partition now.")
+    .argument("[project]", "project folder", ".")
+    .option("--json", "print JSON")
+    .action(runBatchRepair);
+  batch
+    .command("runs")
+    .description("Show the run history with status, timing and errors.")
+    .argument("[project]", "project folder", ".")
+    .option("--limit <n>", "how many runs", positive, 20)
+    .option("--json", "print JSON, with each run's tasks")
+    .action(runBatchRuns);
+  batch
+    .command("partitions")
+    .description("Show fresh, stale, failed and missing partitions per model.")
+    .argument("[project]", "project folder", ".")
+    .option("--model <id>", "one model")
+    .option("--status <status>", "fresh, stale, failed or missing")
+    .option("--json", "print JSON")
+    .action(runBatchPartitions);
+
   try {
     await program.parseAsync(argv);
   } catch (e) {
@@ -60,6 +117,12 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stderr.write(`${line}\n`);
     process.exitCode = 1;
   }
+}
+
+function positive(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("a positive whole number");
+  return n;
 }
 
 function int(v: string): number {

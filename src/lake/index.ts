@@ -3,3 +3,5 @@ export { rawDataset, dlqDataset, datasetPrefix, sqlType, EVENT_PARTITIONS } from
 export type { DatasetDef } from "./datasets.js";
 export { ParquetWriter, quoteString } from "./parquet-writer.js";
 export type { WrittenFile } from "./parquet-writer.js";
+export { datasetViewSql, partitionColumnType, quoteIdent } from "./views.js";
+export type { ViewFile } from "./views.js";

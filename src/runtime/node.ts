@@ -3,6 +3,12 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
 import { openEmbeddedBackends, type Backends } from "../backends/registry.js";
+import {
+  BatchEngine,
+  BatchScheduler,
+  acquireBatchLock,
+  registerBatchRoutes,
+} from "../batch/index.js";
 import { describeCatalog } from "../catalog/index.js";
 import {
   Collector,
@@ -37,6 +43,8 @@ export interface NodeOptions {
    * uses it to measure collect alone; issue 5's roles (`tributary run collect`) generalize it.
    */
   readonly land?: boolean;
+  /** Run the batch layer (engine, routes, schedule) (default true). */
+  readonly batch?: boolean;
 }
 
 /** A running Tributary process with every role. */
@@ -107,6 +115,22 @@ export async function startNode(
   registerKinesisRoutes(app, deps);
   registerServeRoutes(app, { engine, keys });
 
+  // The batch layer: one engine per project (lock), its routes, and the schedule if declared.
+  let batch: BatchEngine | undefined;
+  let releaseBatch: (() => void) | undefined;
+  if (options.batch !== false) {
+    releaseBatch = acquireBatchLock(join(pipeline.dataDir, "batch.lock"), "tributary up");
+    batch = await BatchEngine.create({
+      pipeline,
+      catalog: backends.catalog,
+      lake: backends.lake,
+      log,
+    });
+    const interrupted = await batch.recoverInterruptedRuns();
+    if (interrupted > 0) log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
+    registerBatchRoutes(app, { engine: batch, keys });
+  }
+
   const admin = (authorization: string | undefined): void => {
     const secret = bearerSecret(authorization);
     if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
@@ -165,6 +189,18 @@ export async function startNode(
   const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
   ready = true;
   land?.run();
+  let scheduler: BatchScheduler | undefined;
+  if (batch) {
+    // Compile once now, so model errors show at start-up (the server still serves collect).
+    batch.plan().then(
+      (plan) =>
+        log.info({ models: plan.models.length, seeds: plan.seeds.length }, "batch plan compiled"),
+      (e: unknown) => log.error({ err: e }, "batch plan does not compile; fix the models"),
+    );
+    if (pipeline.batch.schedule !== undefined) {
+      scheduler = new BatchScheduler(batch, pipeline.batch.schedule, pipeline.batch.timezone, log);
+    }
+  }
 
   const replayers: Replayer[] = [];
   if (options.replay !== false) {
@@ -190,6 +226,9 @@ export async function startNode(
       for (const r of replayers) await r.stop();
       collector.stop();
       await app.close();
+      await scheduler?.stop();
+      await batch?.close();
+      releaseBatch?.();
       if (land) {
         await land
           .flush()

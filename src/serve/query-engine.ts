@@ -6,9 +6,9 @@ import {
   type DuckDBConnection,
   type Json,
 } from "@duckdb/node-api";
-import type { CatalogStore, DatasetInfo, ObjectStore } from "../backends/contracts/index.js";
+import type { CatalogStore, ObjectStore } from "../backends/contracts/index.js";
 import { TributaryError, isTributaryError } from "../errors.js";
-import { quoteString } from "../lake/index.js";
+import { datasetViewSql, quoteString } from "../lake/index.js";
 import { metrics } from "../telemetry.js";
 import { guardSql } from "./sql-guard.js";
 
@@ -32,6 +32,9 @@ export interface QueryEngineOptions {
   readonly timeoutMs: number;
   readonly maxConcurrent: number;
 }
+
+/** Sequence of the private catalogs of time-travel queries. */
+let travelSeq = 0;
 
 const INTEGER_TYPES = new Set(["BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT"]);
 
@@ -94,10 +97,21 @@ export class QueryEngine {
   }
 
   async #rebuild(snapshot: number): Promise<void> {
+    this.#datasets = await this.#createViews(this.#admin, snapshot, "");
+    this.#snapshot = snapshot;
+  }
+
+  /** Creates a view per dataset over its files at `snapshot`, in `catalog` (default: the main one). */
+  async #createViews(
+    conn: DuckDBConnection,
+    snapshot: number,
+    catalog: string,
+  ): Promise<Set<string>> {
+    const prefix = catalog === "" ? "" : `${ident(catalog)}.`;
     const datasets = await this.#o.catalog.datasets();
     const names = new Set<string>();
     for (const ds of datasets) {
-      await this.#admin.run(`CREATE SCHEMA IF NOT EXISTS ${ident(ds.layer)}`);
+      await conn.run(`CREATE SCHEMA IF NOT EXISTS ${prefix}${ident(ds.layer)}`);
       const files = await this.#o.catalog.files(ds, snapshot);
       const local = await Promise.all(
         files.map(async (f) => ({
@@ -105,13 +119,12 @@ export class QueryEngine {
           schemaVersion: f.schemaVersion,
         })),
       );
-      await this.#admin.run(
-        `CREATE OR REPLACE VIEW ${ident(ds.layer)}.${ident(ds.name)} AS ${viewSql(ds, local)}`,
+      await conn.run(
+        `CREATE OR REPLACE VIEW ${prefix}${ident(ds.layer)}.${ident(ds.name)} AS ${datasetViewSql(ds, local)}`,
       );
       names.add(`${ds.layer}.${ds.name}`);
     }
-    this.#datasets = names;
-    this.#snapshot = snapshot;
+    return names;
   }
 
   /**
@@ -121,6 +134,7 @@ export class QueryEngine {
   async query(
     sql: string,
     canRead: (dataset: string) => void = () => undefined,
+    options: { snapshot?: number } = {},
   ): Promise<QueryResult> {
     const started = performance.now();
     let outcome = "ok";
@@ -128,13 +142,33 @@ export class QueryEngine {
       await this.#acquire();
       try {
         await this.refresh();
-        const snapshot = this.#snapshot;
         const conn = await this.#db.connect();
+        const travel = options.snapshot !== undefined && options.snapshot !== this.#snapshot;
+        const catalog = `snapshot_${++travelSeq}`;
         try {
-          const { datasets } = await guardSql(conn, sql, this.#datasets);
+          let snapshot = this.#snapshot;
+          let names = this.#datasets;
+          if (travel) {
+            // Time travel: the views of that snapshot, in a private catalog of this connection.
+            snapshot = options.snapshot!;
+            if (!Number.isSafeInteger(snapshot) || snapshot < 0 || snapshot > this.#snapshot) {
+              throw new TributaryError(
+                "TRB_SERVE_UNKNOWN_SNAPSHOT",
+                `No snapshot ${snapshot}; the latest is ${this.#snapshot}.`,
+              );
+            }
+            await conn.run(`ATTACH ':memory:' AS ${ident(catalog)}`);
+            names = await this.#createViews(conn, snapshot, catalog);
+            await conn.run(`USE ${ident(catalog)}`);
+          }
+          const { datasets } = await guardSql(conn, sql, names);
           for (const d of datasets) canRead(d);
           return { ...(await this.#run(conn, sql)), snapshot };
         } finally {
+          if (travel) {
+            await conn.run("USE memory").catch(() => undefined);
+            await conn.run(`DETACH DATABASE IF EXISTS ${ident(catalog)}`).catch(() => undefined);
+          }
           conn.closeSync();
         }
       } finally {
@@ -223,40 +257,6 @@ export class QueryEngine {
     this.#admin.closeSync();
     this.#db.closeSync();
   }
-}
-
-/**
- * The SELECT a dataset's view runs: its committed files, or no rows with the declared columns.
- * Files are grouped by schema version: within a group all files share a schema, so DuckDB reads one
- * footer to bind; groups are combined BY NAME so columns added later read as NULL in older files.
- */
-function viewSql(
-  ds: DatasetInfo,
-  files: readonly { path: string; schemaVersion: number }[],
-): string {
-  const partitionType = (c: string): string => (c === "dt" ? "DATE" : "INTEGER");
-  if (files.length === 0) {
-    const cols = [
-      ...ds.columns.map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`),
-      ...ds.partitionColumns.map((c) => `CAST(NULL AS ${partitionType(c)}) AS ${ident(c)}`),
-    ];
-    return `SELECT ${cols.join(", ")} WHERE false`;
-  }
-  const hiveTypes = ds.partitionColumns
-    .map((c) => `${quoteString(c)}: ${partitionType(c)}`)
-    .join(", ");
-  const hive =
-    ds.partitionColumns.length > 0 ? `, hive_partitioning = true, hive_types = {${hiveTypes}}` : "";
-  const groups = new Map<number, string[]>();
-  for (const f of files) {
-    const g = groups.get(f.schemaVersion);
-    if (g) g.push(f.path);
-    else groups.set(f.schemaVersion, [f.path]);
-  }
-  return [...groups.entries()]
-    .sort(([a], [b]) => b - a)
-    .map(([, paths]) => `SELECT * FROM read_parquet([${paths.map(quoteString).join(", ")}]${hive})`)
-    .join(" UNION ALL BY NAME ");
 }
 
 /** A quoted SQL identifier. */

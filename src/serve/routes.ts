@@ -36,8 +36,23 @@ export function registerServeRoutes(
     const sql = (body as { sql?: unknown } | null)?.sql;
     if (typeof sql !== "string")
       throw new TributaryError("TRB_HTTP_BAD_REQUEST", 'Send `{ "sql": "SELECT ..." }`.');
-    const result = await deps.engine.query(sql, (dataset) =>
-      deps.keys.authorize(key, { kind: "read", dataset }),
+    // Time travel: `"snapshot": <id>` in the body or `?snapshot=<id>`.
+    const raw =
+      (body as { snapshot?: unknown }).snapshot ??
+      (req.query as { snapshot?: string } | undefined)?.snapshot;
+    let snapshot: number | undefined;
+    if (raw !== undefined) {
+      snapshot = Number(raw);
+      if (!Number.isSafeInteger(snapshot) || snapshot < 0)
+        throw new TributaryError(
+          "TRB_HTTP_BAD_REQUEST",
+          "`snapshot` is a snapshot id (a whole number, see GET /v1/catalog).",
+        );
+    }
+    const result = await deps.engine.query(
+      sql,
+      (dataset) => deps.keys.authorize(key, { kind: "read", dataset }),
+      snapshot === undefined ? {} : { snapshot },
     );
     return reply.send(result);
   });

@@ -1,9 +1,9 @@
 // End-to-end harness: declares a small pipeline inline in a temp folder, runs it in-process, cleans up.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { pino } from "pino";
 import { stringify } from "yaml";
@@ -82,11 +82,21 @@ export interface TempProject {
   cleanup(): void;
 }
 
-/** Writes `config` (a tree, or YAML text as is) into a fresh temp folder. */
-export function createProject(config: ConfigTree | string = defaultConfig()): TempProject {
+/**
+ * Writes `config` (a tree, or YAML text as is) into a fresh temp folder, with `files` (relative
+ * path → content, e.g. models and seeds) beside it.
+ */
+export function createProject(
+  config: ConfigTree | string = defaultConfig(),
+  files: Record<string, string> = {},
+): TempProject {
   const dir = mkdtempSync(join(tmpdir(), "trb-e2e-"));
   const configFile = join(dir, CONFIG_FILE);
   writeFileSync(configFile, typeof config === "string" ? config : stringify(config));
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
   return { dir, configFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -127,8 +137,9 @@ export interface QueryBody {
 /** Starts a pipeline from `config` (merged over nothing: pass `merge(defaultConfig(), …)` to extend). */
 export async function startTestNode(
   config: ConfigTree | string = defaultConfig(),
+  files: Record<string, string> = {},
 ): Promise<TestNode> {
-  const project = createProject(config);
+  const project = createProject(config, files);
   let node: RunningNode;
   let pipeline: Pipeline;
   try {

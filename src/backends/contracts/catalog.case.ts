@@ -6,7 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { isTributaryError } from "../../errors.js";
-import type { CatalogStore, DatasetRef, FileEntry, SchemaColumn } from "./catalog.js";
+import type {
+  BatchTaskInfo,
+  CatalogStore,
+  DatasetRef,
+  FileEntry,
+  PartitionState,
+  SchemaColumn,
+} from "./catalog.js";
 
 /** Makes a CatalogStore whose state lives in `dir` (or, for a server backend, is keyed by it). */
 export type MakeCatalog = (dir: string) => CatalogStore | Promise<CatalogStore>;
@@ -386,6 +393,324 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       assert.equal(await c2.latestSnapshot(), snap.id);
       assert.ok((await c2.livePaths()).has(file(ref, "a").path));
     });
+
+    test("partition states committed with files become visible with them", async (t) => {
+      const f = await setup(t);
+      const c = await f.make();
+      const ref = { layer: "t1", name: `flights_${f.tag}` };
+      const model = `t1.${ref.name}`;
+      await c.ensureDataset(ref, def(COLUMNS));
+      assert.deepEqual(await c.partitions(model), [], "no states before the first build");
+      const d1 = file(ref, "d1", { partition: { day: "2001-01-01" } });
+      const d2 = file(ref, "d2", { partition: { day: "2001-01-02" } });
+      const built = [
+        partition(model, "2001-01-02", { rows: 7, inputSnapshot: await c.latestSnapshot() }),
+        partition(model, "2001-01-01", { rows: 10, inputSnapshot: await c.latestSnapshot() }),
+      ];
+      await c.commit({ dataset: ref, add: [d1, d2], partitions: built, summary: "build" });
+      assert.deepEqual(await c.partitions(model), [built[1], built[0]], "ordered by day");
+      // A rebuild replaces a day's files and its state in one commit; the other day is kept.
+      const s1 = await c.latestSnapshot();
+      const d1b = file(ref, "d1b", { partition: { day: "2001-01-01" } });
+      const rebuilt = partition(model, "2001-01-01", {
+        modelHash: "h2",
+        inputSnapshot: s1,
+        builtAt: "2001-01-05T00:00:00.000Z",
+        runId: 2,
+        rows: 12,
+      });
+      const s2 = await c.commit({
+        dataset: ref,
+        add: [d1b],
+        remove: [d1.path],
+        partitions: [rebuilt],
+        summary: "rebuild",
+      });
+      assert.deepEqual(await c.partitions(model), [rebuilt, built[0]]);
+      assert.deepEqual(
+        (await c.files(ref)).map((x) => x.path),
+        [d2.path, d1b.path],
+      );
+      assert.equal(await c.latestSnapshot(), s2.id);
+    });
+
+    test("a commit that conflicts leaves partition states untouched", async (t) => {
+      const f = await setup(t);
+      const c = await f.make();
+      const ref = { layer: "t1", name: `flights_${f.tag}` };
+      const model = `t1.${ref.name}`;
+      await c.ensureDataset(ref, def(COLUMNS));
+      const a = file(ref, "a");
+      const stale = partition(model, "2001-01-01", {
+        status: "stale",
+        reason: "raw.flights changed",
+      });
+      await c.commit({
+        dataset: ref,
+        add: [a],
+        positions: [pos(ref.name, 0, 5)],
+        partitions: [stale],
+        summary: "first",
+      });
+      const fresh = partition(model, "2001-01-01", { runId: 9, rows: 99 });
+      const added = partition(model, "2001-01-02");
+      const conflicting: [string, { from: number; remove: string[] }][] = [
+        ["a stale position `from`", { from: 4, remove: [a.path] }],
+        ["a removed file that is not live", { from: 5, remove: [file(ref, "gone").path] }],
+      ];
+      for (const [why, { from, remove }] of conflicting) {
+        await assert.rejects(
+          c.commit({
+            dataset: ref,
+            add: [file(ref, "b")],
+            remove,
+            positions: [pos(ref.name, from, 9)],
+            partitions: [fresh, added],
+            summary: why,
+          }),
+          (e: unknown) => isTributaryError(e, "TRB_CATALOG_CONFLICT"),
+          why,
+        );
+        assert.deepEqual(await c.partitions(model), [stale], why);
+      }
+      assert.deepEqual(
+        (await c.files(ref)).map((x) => x.path),
+        [a.path],
+      );
+    });
+
+    test("setPartitions upserts by model and day and stores each state as given", async (t) => {
+      const f = await setup(t);
+      const c = await f.make();
+      const [m1, m2] = [`t1.a_${f.tag}`, `t2.a_${f.tag}`];
+      const first = [
+        partition(m2, "*", { rows: 3 }),
+        partition(m1, "2001-01-02"),
+        partition(m1, "2001-01-01", { rows: 4 }),
+      ];
+      await c.setPartitions(first);
+      await c.setPartitions([]);
+      const mine = async (): Promise<PartitionState[]> =>
+        (await c.partitions()).filter((p) => p.model.endsWith(f.tag));
+      assert.deepEqual(await mine(), [first[2], first[1], first[0]], "ordered by model, day");
+      assert.deepEqual(await c.partitions(m2), [first[0]]);
+      assert.deepEqual(await c.partitions(`t9.none_${f.tag}`), []);
+      // fresh -> stale: the caller passes builtAt and the rest on; they are kept as given.
+      const stale: PartitionState = { ...first[2]!, status: "stale", reason: "raw changed" };
+      // A state with nulls replaces the stored one whole: nothing is merged from before.
+      const failed = partition(m1, "2001-01-02", {
+        status: "failed",
+        modelHash: null,
+        inputSnapshot: null,
+        builtAt: null,
+        runId: 8,
+        rows: null,
+        reason: "TRB_BATCH_TASK_FAILED",
+      });
+      const later = partition(m1, "2001-01-03", { status: "stale", reason: "first" });
+      const last = { ...later, reason: "second" };
+      await c.setPartitions([stale, failed, later, last]);
+      assert.deepEqual(await c.partitions(m1), [stale, failed, last], "the last of a day wins");
+      assert.deepEqual(await c.partitions(m2), [first[0]], "other models are untouched");
+    });
+
+    test("a run is recorded running, then finished; runs lists the newest first", async (t) => {
+      const f = await setup(t);
+      const c = await f.make();
+      const before = Date.now();
+      const ids = [];
+      for (const [i, days] of [["2001-01-01"], ["2001-01-01", "2001-01-02", "*"], []].entries())
+        ids.push(await c.startRun({ trigger: `manual-${i}-${f.tag}`, days }));
+      const after = Date.now();
+      assert.ok(ids[0]! < ids[1]! && ids[1]! < ids[2]!, "run ids increase");
+      const running = await c.run(ids[1]!);
+      assert.ok(running);
+      assert.deepEqual(
+        { ...running, startedAt: undefined },
+        {
+          id: ids[1],
+          trigger: `manual-1-${f.tag}`,
+          status: "running",
+          startedAt: undefined,
+          finishedAt: null,
+          days: ["2001-01-01", "2001-01-02", "*"],
+          error: null,
+        },
+      );
+      const started = Date.parse(running.startedAt);
+      assert.ok(started >= before - 1000 && started <= after + 1000, "started now");
+      await c.finishRun(ids[0]!, "succeeded");
+      await c.finishRun(ids[1]!, "failed", "TRB_BATCH_TASK_FAILED: t1.flights 2001-01-02");
+      const done = await c.run(ids[0]!);
+      assert.equal(done?.status, "succeeded");
+      assert.equal(done?.error, null);
+      assert.ok(Date.parse(done.finishedAt ?? "") >= Date.parse(done.startedAt));
+      const failed = await c.run(ids[1]!);
+      assert.deepEqual(
+        { ...failed, finishedAt: undefined },
+        {
+          ...running,
+          status: "failed",
+          finishedAt: undefined,
+          error: "TRB_BATCH_TASK_FAILED: t1.flights 2001-01-02",
+        },
+      );
+      assert.ok(failed?.finishedAt && !Number.isNaN(Date.parse(failed.finishedAt)));
+      assert.equal((await c.run(ids[2]!))?.status, "running", "other runs are untouched");
+      const mine = (await c.runs(1000)).filter((r) => r.trigger.endsWith(f.tag));
+      assert.deepEqual(
+        mine.map((r) => r.id),
+        [...ids].reverse(),
+      );
+      assert.deepEqual(mine[1], failed);
+      // Another backend's shared server may record runs concurrently: newer ones may come first.
+      const latest = await c.runs(2);
+      assert.equal(latest.length, 2);
+      assert.ok(latest[0]!.id > latest[1]!.id, "newest first");
+      assert.ok(latest[1]!.id >= ids[1]!, "the latest runs, not the oldest");
+      assert.equal(await c.run(ids[2]! + 1_000_000), undefined);
+      await assert.rejects(c.finishRun(ids[2]! + 1_000_000, "succeeded"), (e: unknown) =>
+        isTributaryError(e, "TRB_CATALOG_CONFLICT"),
+      );
+    });
+
+    test("tasks round-trip with every field, in the order they were recorded", async (t) => {
+      const f = await setup(t);
+      const c = await f.make();
+      const run = await c.startRun({ trigger: `backfill-${f.tag}`, days: ["2001-01-01"] });
+      const other = await c.startRun({ trigger: `manual-${f.tag}`, days: ["2001-01-01"] });
+      const tasks: BatchTaskInfo[] = [
+        {
+          runId: run,
+          model: `t2.z_${f.tag}`,
+          days: ["2001-01-01", "2001-01-02"],
+          status: "succeeded",
+          attempts: 2,
+          startedAt: "2001-02-01T10:00:00.000Z",
+          ms: 65_432,
+          // More than 2^32: row counts of a backfill do not fit a 32-bit column.
+          rowsIn: 5_000_000_001,
+          rowsOut: 4_999_999_999,
+          error: null,
+        },
+        {
+          runId: run,
+          model: `t1.a_${f.tag}`,
+          days: ["*"],
+          status: "failed",
+          attempts: 3,
+          startedAt: "2001-02-01T09:00:00.000Z",
+          ms: 12,
+          rowsIn: 0,
+          rowsOut: 0,
+          error: "TRB_BATCH_TEST_FAILED: not_null(origin)",
+        },
+        {
+          runId: run,
+          model: `t3.b_${f.tag}`,
+          days: ["2001-01-01"],
+          status: "blocked",
+          attempts: 0,
+          startedAt: null,
+          ms: null,
+          rowsIn: null,
+          rowsOut: null,
+          error: `blocked by t1.a_${f.tag}`,
+        },
+      ];
+      for (const task of tasks) await c.recordTask(task);
+      const skipped: BatchTaskInfo = { ...tasks[2]!, runId: other, status: "skipped", error: null };
+      await c.recordTask(skipped);
+      assert.deepEqual(await c.tasks(run), tasks);
+      assert.deepEqual(await c.tasks(other), [skipped]);
+      assert.deepEqual(await c.tasks(other + 1_000_000), []);
+    });
+
+    test("test results round-trip with every field and filter by run and model", async (t) => {
+      const f = await setup(t);
+      const c = await f.make();
+      const [r1, r2] = [
+        await c.startRun({ trigger: `manual-${f.tag}`, days: ["2001-01-01"] }),
+        await c.startRun({ trigger: `repair-${f.tag}`, days: ["2001-01-01"] }),
+      ];
+      const [ma, mb] = [`t1.b_${f.tag}`, `t1.a_${f.tag}`];
+      const result = (runId: number, model: string, test: string, failures: number) => ({
+        runId,
+        model,
+        day: model === mb ? "*" : "2001-01-01",
+        test,
+        passed: failures === 0,
+        failures,
+        message: failures === 0 ? null : `${failures} rows break ${test}`,
+      });
+      const first = [
+        result(r1, ma, "not_null(origin)", 0),
+        result(r1, mb, "unique(code)", 3),
+        // A failed test need not name breaking rows: an empty partition fails row_count.
+        { ...result(r1, ma, "row_count(min 1)", 0), passed: false, message: "0 rows, not 1" },
+      ];
+      const second = [result(r2, ma, "not_null(origin)", 0), result(r2, mb, "unique(code)", 0)];
+      await c.recordTests(first);
+      await c.recordTests([]);
+      await c.recordTests(second);
+      assert.deepEqual(await c.testResults({ runId: r1 }), first);
+      assert.deepEqual(await c.testResults({ runId: r2 }), second);
+      assert.deepEqual(await c.testResults({ model: mb }), [first[1], second[1]]);
+      assert.deepEqual(await c.testResults({ runId: r1, model: ma }), [first[0], first[2]]);
+      assert.deepEqual(await c.testResults({ runId: r2 + 1_000_000 }), []);
+      const all = (await c.testResults({})).filter((r) => r.model.endsWith(f.tag));
+      assert.deepEqual(all, [...first, ...second]);
+    });
+
+    test("batch records are durable: a reopened catalog sees them", async (t) => {
+      const f = await setup(t);
+      const c1 = await f.make();
+      const ref = { layer: "t1", name: `flights_${f.tag}` };
+      const model = `t1.${ref.name}`;
+      await c1.ensureDataset(ref, def(COLUMNS));
+      const run = await c1.startRun({ trigger: `manual-${f.tag}`, days: ["2001-01-01"] });
+      const built = partition(model, "2001-01-01", { runId: run });
+      await c1.commit({
+        dataset: ref,
+        add: [file(ref, "a")],
+        partitions: [built],
+        summary: "build",
+      });
+      const failed = partition(model, "2001-01-02", { status: "failed", runId: run });
+      await c1.setPartitions([failed]);
+      const task: BatchTaskInfo = {
+        runId: run,
+        model,
+        days: ["2001-01-01"],
+        status: "succeeded",
+        attempts: 1,
+        startedAt: "2001-02-01T10:00:00.000Z",
+        ms: 5,
+        rowsIn: 10,
+        rowsOut: 10,
+        error: null,
+      };
+      await c1.recordTask(task);
+      const tested = {
+        runId: run,
+        model,
+        day: "2001-01-01",
+        test: "not_null(origin)",
+        passed: true,
+        failures: 0,
+        message: null,
+      };
+      await c1.recordTests([tested]);
+      await c1.finishRun(run, "interrupted", "stopped");
+      const finished = await c1.run(run);
+      await f.close(c1);
+      const c2 = await f.make();
+      assert.deepEqual(await c2.partitions(model), [built, failed]);
+      assert.deepEqual(await c2.run(run), finished);
+      assert.deepEqual(await c2.tasks(run), [task]);
+      assert.deepEqual(await c2.testResults({ runId: run }), [tested]);
+      assert.ok((await c2.startRun({ trigger: `next-${f.tag}`, days: [] })) > run);
+    });
   });
 
   function pos(stream: string, from: number, to: number) {
@@ -419,6 +744,22 @@ function file(ref: DatasetRef, id: string, over: Partial<FileEntry> = {}): FileE
     bytes: 1234,
     minTime: Date.UTC(2001, 0, 1, 5),
     maxTime: Date.UTC(2001, 0, 1, 5, 59),
+    ...over,
+  };
+}
+
+/** A fresh partition state, built at a fixed time; `over` changes any field. */
+function partition(model: string, day: string, over: Partial<PartitionState> = {}): PartitionState {
+  return {
+    model,
+    day,
+    status: "fresh",
+    modelHash: "h1",
+    inputSnapshot: 1,
+    builtAt: "2001-01-03T04:05:06.789Z",
+    runId: 1,
+    rows: 10,
+    reason: null,
     ...over,
   };
 }

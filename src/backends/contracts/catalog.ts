@@ -64,6 +64,33 @@ export interface PositionUpdate {
   readonly to: number;
 }
 
+/** Status of one partition of a batch model. */
+export type PartitionStatus = "fresh" | "stale" | "failed";
+
+/**
+ * The state of one partition of a batch model: one day of a partitioned model, or the whole
+ * table (day `*`) of a full-refresh model.
+ */
+export interface PartitionState {
+  /** Model id, `layer.name`. */
+  readonly model: string;
+  /** `YYYY-MM-DD`, or `*` for a full-refresh model. */
+  readonly day: string;
+  readonly status: PartitionStatus;
+  /** Hash of the model definition the files were built with (a change makes them outdated). */
+  readonly modelHash: string | null;
+  /** The catalog snapshot the inputs were read at when the partition was last built. */
+  readonly inputSnapshot: number | null;
+  /** When the live files were built (ISO-8601), null if never. */
+  readonly builtAt: string | null;
+  /** The run that last built or tried to build it. */
+  readonly runId: number | null;
+  /** Rows of the live files. */
+  readonly rows: number | null;
+  /** Why it is failed or stale. */
+  readonly reason: string | null;
+}
+
 /** One atomic change to the catalog. */
 export interface Commit {
   readonly dataset: DatasetRef;
@@ -71,6 +98,8 @@ export interface Commit {
   /** Paths of live files this commit replaces (compaction, partition rebuilds). */
   readonly remove?: readonly string[];
   readonly positions?: readonly PositionUpdate[];
+  /** Partition states written in the same transaction (a batch build marks its days fresh). */
+  readonly partitions?: readonly PartitionState[];
   /** Short description, kept with the snapshot (e.g. "land 1200 events"). */
   readonly summary: string;
 }
@@ -85,6 +114,81 @@ export interface SnapshotInfo {
   readonly filesRemoved: number;
 }
 
+/** A batch run: one invocation of the batch layer (scheduled, manual, backfill, repair). */
+export interface BatchRunInfo {
+  readonly id: number;
+  readonly trigger: string;
+  readonly status: "running" | "succeeded" | "failed" | "interrupted";
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  /** Days the run was asked to build (`*` stands for full-refresh models). */
+  readonly days: readonly string[];
+  readonly error: string | null;
+}
+
+/** One task of a run: a model over one or more days, with its figures. */
+export interface BatchTaskInfo {
+  readonly runId: number;
+  readonly model: string;
+  /** Days built by the task, ascending (`*` for a full-refresh model). */
+  readonly days: readonly string[];
+  readonly status: "succeeded" | "failed" | "blocked" | "skipped";
+  readonly attempts: number;
+  readonly startedAt: string | null;
+  readonly ms: number | null;
+  readonly rowsIn: number | null;
+  readonly rowsOut: number | null;
+  readonly error: string | null;
+}
+
+/** The outcome of one data test on one partition. */
+export interface TestResultInfo {
+  readonly runId: number;
+  readonly model: string;
+  readonly day: string;
+  /** Readable name, e.g. `not_null(origin)`. */
+  readonly test: string;
+  readonly passed: boolean;
+  /** Rows that break the test (0 when passed). */
+  readonly failures: number;
+  readonly message: string | null;
+}
+
+/**
+ * Records of the batch layer kept by the catalog: partition states, runs, tasks, test results.
+ * Writes are durable when the promise resolves; `recordTask` and `recordTests` append.
+ * A catalog opened read-only works for every read, and one written before the batch layer existed
+ * reads as having no records.
+ */
+export interface BatchRecords {
+  /** Partition states of one model, or of all; ordered by model, then day (code-point order). */
+  partitions(model?: string): Promise<PartitionState[]>;
+  /**
+   * Upserts partition states outside a file commit (marking stale or failed), all in one
+   * transaction. A state replaces the stored one of its model and day whole: fields are stored as
+   * given, never merged, so marking a partition stale must pass its `builtAt`, `inputSnapshot`, …
+   * on. Of two states of the same partition in one call, the last wins.
+   */
+  setPartitions(states: readonly PartitionState[]): Promise<void>;
+  /** Records a run as `running`, started now; returns its id, greater than every earlier run's. */
+  startRun(run: { trigger: string; days: readonly string[] }): Promise<number>;
+  /**
+   * Sets a run's status, `finishedAt` (now) and error (null when not given). Throws
+   * TRB_CATALOG_CONFLICT when there is no run with that id.
+   */
+  finishRun(id: number, status: BatchRunInfo["status"], error?: string): Promise<void>;
+  recordTask(task: BatchTaskInfo): Promise<void>;
+  /** Appends the results, all or none. */
+  recordTests(results: readonly TestResultInfo[]): Promise<void>;
+  /** The latest `limit` runs, newest first. */
+  runs(limit: number): Promise<BatchRunInfo[]>;
+  run(id: number): Promise<BatchRunInfo | undefined>;
+  /** The tasks of a run in the order they were recorded. */
+  tasks(runId: number): Promise<BatchTaskInfo[]>;
+  /** Results matching every given filter field, in the order they were recorded. */
+  testResults(filter: { runId?: number; model?: string }): Promise<TestResultInfo[]>;
+}
+
 /**
  * The catalog: the commit point of the lake.
  *
@@ -93,8 +197,10 @@ export interface SnapshotInfo {
  *   position's stored value is not `from`, so two committers never register the same range.
  * - Snapshot ids increase with every commit; `files(…, snapshot)` gives the state as of it.
  * - `ensureDataset` is idempotent; a changed column list adds a schema version.
+ * - `commit` also upserts the commit's `partitions` states (as `setPartitions` does), in the same
+ *   transaction: a commit that fails leaves them unchanged.
  */
-export interface CatalogStore {
+export interface CatalogStore extends BatchRecords {
   ensureDataset(ref: DatasetRef, def: DatasetDefinition): Promise<DatasetInfo>;
   datasets(): Promise<DatasetInfo[]>;
   dataset(ref: DatasetRef): Promise<DatasetInfo | undefined>;

@@ -1,18 +1,28 @@
-// The embedded Catalog: datasets, schema versions, files, snapshots and stream positions in one SQLite file.
+// The embedded Catalog: datasets, schema versions, files, snapshots, stream positions and batch records in one SQLite file.
 import { TributaryError } from "../../errors.js";
 import type {
+  BatchRunInfo,
+  BatchTaskInfo,
   CatalogStore,
   Commit,
   DatasetDefinition,
   DatasetInfo,
   DatasetRef,
+  PartitionState,
   SchemaColumn,
   SnapshotInfo,
   StoredFile,
+  TestResultInfo,
 } from "../contracts/index.js";
 import { openSqlite, type SqliteDatabase } from "./connection.js";
 
-/** Catalog tables; kept portable so the PostgreSQL catalog can share the same definition. */
+/**
+ * Catalog tables; kept portable so the PostgreSQL catalog can share the same definition (its only
+ * rewrite is `INTEGER PRIMARY KEY AUTOINCREMENT`, spelled identically in every table that has it).
+ * Every statement is `IF NOT EXISTS`, so a writable open upgrades a catalog of an older version.
+ * Row counts and durations are BIGINT: a backfill reads more than 2^31 rows (PostgreSQL's INTEGER).
+ * `days` columns hold a JSON array of `YYYY-MM-DD` (or `*`); `passed` is 0 or 1.
+ */
 export const CATALOG_DDL = `
 CREATE TABLE IF NOT EXISTS datasets (
   id INTEGER PRIMARY KEY, layer TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
@@ -32,7 +42,36 @@ CREATE INDEX IF NOT EXISTS files_by_dataset ON files (dataset_id, removed_in);
 CREATE TABLE IF NOT EXISTS positions (
   consumer TEXT NOT NULL, stream TEXT NOT NULL, part INTEGER NOT NULL, position INTEGER NOT NULL,
   snapshot_id INTEGER NOT NULL, PRIMARY KEY (consumer, stream, part));
+CREATE TABLE IF NOT EXISTS batch_partitions (
+  model TEXT NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL, model_hash TEXT,
+  input_snapshot INTEGER, built_at TEXT, run_id INTEGER, row_count BIGINT, reason TEXT,
+  PRIMARY KEY (model, day));
+CREATE TABLE IF NOT EXISTS batch_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, trigger TEXT NOT NULL, status TEXT NOT NULL,
+  started_at TEXT NOT NULL, finished_at TEXT, days TEXT NOT NULL, error TEXT);
+CREATE TABLE IF NOT EXISTS batch_tasks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, model TEXT NOT NULL,
+  days TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, started_at TEXT, ms BIGINT,
+  rows_in BIGINT, rows_out BIGINT, error TEXT);
+CREATE INDEX IF NOT EXISTS batch_tasks_by_run ON batch_tasks (run_id, id);
+CREATE TABLE IF NOT EXISTS batch_test_results (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, model TEXT NOT NULL,
+  day TEXT NOT NULL, test TEXT NOT NULL, passed INTEGER NOT NULL, failures BIGINT NOT NULL,
+  message TEXT);
+CREATE INDEX IF NOT EXISTS batch_test_results_by_run ON batch_test_results (run_id, id);
+CREATE INDEX IF NOT EXISTS batch_test_results_by_model ON batch_test_results (model, id);
 `;
+
+/** The batch tables, which a catalog written before the batch layer lacks. */
+const BATCH_TABLES = ["batch_partitions", "batch_runs", "batch_tasks", "batch_test_results"];
+
+/** Upserts one partition state; shared by `commit` and `setPartitions`, which replace every column. */
+const PARTITION_UPSERT = `
+INSERT INTO batch_partitions (model, day, status, model_hash, input_snapshot, built_at, run_id, row_count, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (model, day) DO UPDATE SET status = excluded.status, model_hash = excluded.model_hash,
+  input_snapshot = excluded.input_snapshot, built_at = excluded.built_at, run_id = excluded.run_id,
+  row_count = excluded.row_count, reason = excluded.reason`;
 
 interface DatasetRow {
   id: number;
@@ -44,6 +83,51 @@ interface DatasetRow {
   created_at: string;
   version: number;
   columns: string;
+}
+
+interface PartitionRow {
+  model: string;
+  day: string;
+  status: PartitionState["status"];
+  model_hash: string | null;
+  input_snapshot: number | null;
+  built_at: string | null;
+  run_id: number | null;
+  row_count: number | null;
+  reason: string | null;
+}
+
+interface RunRow {
+  id: number;
+  trigger: string;
+  status: BatchRunInfo["status"];
+  started_at: string;
+  finished_at: string | null;
+  days: string;
+  error: string | null;
+}
+
+interface TaskRow {
+  run_id: number;
+  model: string;
+  days: string;
+  status: BatchTaskInfo["status"];
+  attempts: number;
+  started_at: string | null;
+  ms: number | null;
+  rows_in: number | null;
+  rows_out: number | null;
+  error: string | null;
+}
+
+interface TestResultRow {
+  run_id: number;
+  model: string;
+  day: string;
+  test: string;
+  passed: number;
+  failures: number;
+  message: string | null;
 }
 
 interface FileRow {
@@ -60,14 +144,18 @@ interface FileRow {
 
 /**
  * CatalogStore on SQLite (WAL, synchronous FULL): a commit is one SQLite transaction, durable
- * when it returns. Readers in other processes (the CLI) may open the same file read-only.
+ * when it returns, and so is every batch record write. Readers in other processes (the CLI) may
+ * open the same file read-only.
  */
 export class SqliteCatalog implements CatalogStore {
   readonly #db: SqliteDatabase;
+  /** Whether the batch tables are known to exist (always, once a writable open ran the DDL). */
+  #batchTables: boolean;
 
   constructor(path: string, options: { readonly?: boolean } = {}) {
     this.#db = openSqlite(path, options);
     if (!options.readonly) this.#db.exec(CATALOG_DDL);
+    this.#batchTables = !options.readonly;
   }
 
   async ensureDataset(ref: DatasetRef, def: DatasetDefinition): Promise<DatasetInfo> {
@@ -184,6 +272,8 @@ export class SqliteCatalog implements CatalogStore {
       );
       for (const p of commit.positions ?? [])
         upsert.run(p.consumer, p.stream, p.partition, p.to, id);
+      // Last: every check above has passed, and a throw here still rolls back the whole commit.
+      this.#writePartitions(commit.partitions ?? []);
       return {
         id,
         committedAt: now,
@@ -265,9 +355,203 @@ export class SqliteCatalog implements CatalogStore {
     }));
   }
 
+  async partitions(model?: string): Promise<PartitionState[]> {
+    if (!this.#hasBatchTables()) return [];
+    // Ordered by code point (SQLite's BINARY collation), the order the contract promises.
+    const rows = (
+      model === undefined
+        ? this.#db.prepare(`${PARTITION_SELECT} ORDER BY model, day`).all()
+        : this.#db.prepare(`${PARTITION_SELECT} WHERE model = ? ORDER BY model, day`).all(model)
+    ) as PartitionRow[];
+    return rows.map((r) => ({
+      model: r.model,
+      day: r.day,
+      status: r.status,
+      modelHash: r.model_hash,
+      inputSnapshot: r.input_snapshot,
+      builtAt: r.built_at,
+      runId: r.run_id,
+      rows: r.row_count,
+      reason: r.reason,
+    }));
+  }
+
+  async setPartitions(states: readonly PartitionState[]): Promise<void> {
+    this.#db.transaction(() => this.#writePartitions(states))();
+  }
+
+  async startRun(run: { trigger: string; days: readonly string[] }): Promise<number> {
+    const result = this.#db
+      .prepare(
+        `INSERT INTO batch_runs (trigger, status, started_at, finished_at, days, error)
+         VALUES (?, 'running', ?, NULL, ?, NULL)`,
+      )
+      .run(run.trigger, new Date().toISOString(), JSON.stringify(run.days));
+    return Number(result.lastInsertRowid);
+  }
+
+  async finishRun(id: number, status: BatchRunInfo["status"], error?: string): Promise<void> {
+    const result = this.#db
+      .prepare("UPDATE batch_runs SET status = ?, finished_at = ?, error = ? WHERE id = ?")
+      .run(status, new Date().toISOString(), error ?? null, id);
+    if (result.changes !== 1) {
+      throw new TributaryError("TRB_CATALOG_CONFLICT", `no batch run ${id} to finish`);
+    }
+  }
+
+  async recordTask(task: BatchTaskInfo): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO batch_tasks (run_id, model, days, status, attempts, started_at, ms, rows_in, rows_out, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        task.runId,
+        task.model,
+        JSON.stringify(task.days),
+        task.status,
+        task.attempts,
+        task.startedAt,
+        task.ms,
+        task.rowsIn,
+        task.rowsOut,
+        task.error,
+      );
+  }
+
+  async recordTests(results: readonly TestResultInfo[]): Promise<void> {
+    const insert = this.#db.prepare(
+      `INSERT INTO batch_test_results (run_id, model, day, test, passed, failures, message)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#db.transaction(() => {
+      for (const r of results) {
+        insert.run(r.runId, r.model, r.day, r.test, r.passed ? 1 : 0, r.failures, r.message);
+      }
+    })();
+  }
+
+  async runs(limit: number): Promise<BatchRunInfo[]> {
+    if (!this.#hasBatchTables()) return [];
+    const rows = this.#db.prepare(`${RUN_SELECT} ORDER BY id DESC LIMIT ?`).all(limit) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  async run(id: number): Promise<BatchRunInfo | undefined> {
+    if (!this.#hasBatchTables()) return undefined;
+    const row = this.#db.prepare(`${RUN_SELECT} WHERE id = ?`).get(id) as RunRow | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
+  async tasks(runId: number): Promise<BatchTaskInfo[]> {
+    if (!this.#hasBatchTables()) return [];
+    const rows = this.#db
+      .prepare(
+        `SELECT run_id, model, days, status, attempts, started_at, ms, rows_in, rows_out, error
+         FROM batch_tasks WHERE run_id = ? ORDER BY id`,
+      )
+      .all(runId) as TaskRow[];
+    return rows.map((r) => ({
+      runId: r.run_id,
+      model: r.model,
+      days: JSON.parse(r.days) as string[],
+      status: r.status,
+      attempts: r.attempts,
+      startedAt: r.started_at,
+      ms: r.ms,
+      rowsIn: r.rows_in,
+      rowsOut: r.rows_out,
+      error: r.error,
+    }));
+  }
+
+  async testResults(filter: { runId?: number; model?: string }): Promise<TestResultInfo[]> {
+    if (!this.#hasBatchTables()) return [];
+    const where: string[] = [];
+    const params: (number | string)[] = [];
+    if (filter.runId !== undefined) {
+      where.push("run_id = ?");
+      params.push(filter.runId);
+    }
+    if (filter.model !== undefined) {
+      where.push("model = ?");
+      params.push(filter.model);
+    }
+    const rows = this.#db
+      .prepare(
+        `SELECT run_id, model, day, test, passed, failures, message FROM batch_test_results
+         ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id`,
+      )
+      .all(...params) as TestResultRow[];
+    return rows.map((r) => ({
+      runId: r.run_id,
+      model: r.model,
+      day: r.day,
+      test: r.test,
+      passed: r.passed !== 0,
+      failures: r.failures,
+      message: r.message,
+    }));
+  }
+
   async close(): Promise<void> {
     this.#db.close();
   }
+
+  /** Upserts partition states; the caller holds the transaction. */
+  #writePartitions(states: readonly PartitionState[]): void {
+    if (states.length === 0) return;
+    const upsert = this.#db.prepare(PARTITION_UPSERT);
+    for (const p of states) {
+      upsert.run(
+        p.model,
+        p.day,
+        p.status,
+        p.modelHash,
+        p.inputSnapshot,
+        p.builtAt,
+        p.runId,
+        p.rows,
+        p.reason,
+      );
+    }
+  }
+
+  /**
+   * Whether the batch tables exist. A read-only open (the CLI) of a catalog last written by a
+   * version without the batch layer has none, and then has no batch records to show: reads return
+   * nothing instead of failing with "no such table". Checked again until found, since a writer in
+   * another process creates them when it opens the file.
+   */
+  #hasBatchTables(): boolean {
+    if (this.#batchTables) return true;
+    const found = this.#db
+      .prepare(
+        `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (${BATCH_TABLES.map(() => "?").join(", ")})`,
+      )
+      .pluck()
+      .get(...BATCH_TABLES) as number;
+    this.#batchTables = found === BATCH_TABLES.length;
+    return this.#batchTables;
+  }
+}
+
+const PARTITION_SELECT = `
+SELECT model, day, status, model_hash, input_snapshot, built_at, run_id, row_count, reason
+FROM batch_partitions`;
+
+const RUN_SELECT = `SELECT id, trigger, status, started_at, finished_at, days, error FROM batch_runs`;
+
+function toRun(r: RunRow): BatchRunInfo {
+  return {
+    id: r.id,
+    trigger: r.trigger,
+    status: r.status,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    days: JSON.parse(r.days) as string[],
+    error: r.error,
+  };
 }
 
 const DATASET_SELECT = `

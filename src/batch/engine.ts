@@ -1,0 +1,690 @@
+// The batch engine of a process: compiles the models, judges partitions, and runs tasks in dependency order.
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import type { Logger } from "pino";
+import type {
+  BatchRunInfo,
+  BatchTaskInfo,
+  CatalogStore,
+  ObjectStore,
+  PartitionState,
+  SchemaColumn,
+  TestResultInfo,
+} from "../backends/contracts/index.js";
+import type { Pipeline } from "../config/index.js";
+import { TributaryError, isTributaryError } from "../errors.js";
+import { dlqDataset, partitionColumnType, quoteString, rawDataset } from "../lake/index.js";
+import { metrics } from "../telemetry.js";
+import { compilePlan } from "./compile.js";
+import { addDays, dayOf } from "./days.js";
+import { WHOLE_TABLE, checkPartitions, readCatalogView, type PartitionCheck } from "./freshness.js";
+import { loadModelSpecs } from "./model-spec.js";
+import type { BatchPlan, CompiledModel } from "./plan.js";
+import { describeSeeds, loadSeeds } from "./seeds.js";
+import { causeOf, describeDays, runTask, testsOf, type Task } from "./task.js";
+
+/** Most days one task builds: bounds a task's memory and keeps both cores busy in a backfill. */
+const MAX_CHUNK_DAYS = 31;
+
+/** What starts a run. */
+export type RunTrigger = "schedule" | "manual" | "backfill" | "repair";
+
+/** What a run should build. */
+export interface RunRequest {
+  readonly trigger: RunTrigger;
+  /** Days to build for partitioned models (ascending or not; duplicates ignored). */
+  readonly days: readonly string[];
+  /** Build only partitions that are not fresh (missing, stale, failed, outdated). Default true. */
+  readonly onlyStale?: boolean;
+  /** Limit the run to these models and what depends on them (default: every model). */
+  readonly models?: readonly string[];
+}
+
+/** Progress of a running run, for progress bars and the API. */
+export interface RunProgress {
+  readonly runId: number;
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly running: readonly string[];
+}
+
+/** A finished run with its tasks. */
+export interface RunSummary {
+  readonly run: BatchRunInfo;
+  readonly tasks: readonly BatchTaskInfo[];
+}
+
+/** What a BatchEngine needs. */
+export interface BatchEngineOptions {
+  readonly pipeline: Pipeline;
+  readonly catalog: CatalogStore;
+  readonly lake: ObjectStore;
+  readonly log: Logger;
+}
+
+/**
+ * Runs the batch layer of one process. One run at a time (a second gets TRB_BATCH_BUSY); inside
+ * a run, tasks run concurrently up to `batch.concurrency`, each after the tasks it reads.
+ *
+ * @example
+ * const engine = await BatchEngine.create({ pipeline, catalog, lake, log });
+ * await engine.run({ trigger: "manual", days: ["2001-01-15"], onlyStale: false });
+ */
+export class BatchEngine {
+  readonly #o: BatchEngineOptions;
+  readonly #db: DuckDBInstance;
+  readonly #stagingDir: string;
+  #running: RunProgress | undefined;
+  #cleaned = false;
+  #closed = false;
+  #planning: Promise<void> = Promise.resolve();
+
+  private constructor(o: BatchEngineOptions, db: DuckDBInstance, stagingDir: string) {
+    this.#o = o;
+    this.#db = db;
+    this.#stagingDir = stagingDir;
+  }
+
+  /** Opens the batch DuckDB: limited to the lake, the seed files and its spill folder. */
+  static async create(o: BatchEngineOptions): Promise<BatchEngine> {
+    const p = o.pipeline;
+    const stagingDir = join(p.lakeDir, "_staging", "batch");
+    const tempDir = join(p.dataDir, "duckdb-batch-tmp");
+    // Staged output of an interrupted run is never committed: start clean.
+    rmSync(stagingDir, { recursive: true, force: true });
+    mkdirSync(stagingDir, { recursive: true });
+    mkdirSync(tempDir, { recursive: true });
+    const db = await DuckDBInstance.create(":memory:", {
+      threads: String(p.batch.threads),
+      memory_limit: p.batch.memoryLimit,
+      temp_directory: tempDir,
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "false",
+    });
+    const admin = await db.connect();
+    const allowed = [p.lakeDir, tempDir, ...[...p.seeds.values()].map((s) => dirname(s.path))];
+    await admin.run(`SET allowed_directories = [${allowed.map(quoteString).join(", ")}]`);
+    // Timestamps are UTC; event_day() converts to batch.timezone (see engineSetupSql).
+    await admin.run("SET GLOBAL TimeZone = 'UTC'");
+    await admin.run("SET enable_external_access = false");
+    await admin.run("SET lock_configuration = true");
+    admin.closeSync();
+    // Models read raw.* and dlq.* before the first landing too: register them as land does.
+    for (const plan of p.streams.values()) {
+      for (const def of [rawDataset(plan), dlqDataset(plan)]) {
+        await o.catalog.ensureDataset(def.ref, def);
+      }
+    }
+    return new BatchEngine(o, db, stagingDir);
+  }
+
+  /** The run in progress, if any. */
+  get progress(): RunProgress | undefined {
+    return this.#running;
+  }
+
+  /**
+   * Compiles the plan: loads changed seeds into the lake, reads the stream datasets' schemas from
+   * the catalog, and binds every model. Throws the compile errors (unknown table, column, cycle).
+   */
+  async plan(): Promise<BatchPlan> {
+    // Seeds are loaded (written) while planning: one planning at a time.
+    const previous = this.#planning;
+    let release!: () => void;
+    this.#planning = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      return await this.#compile();
+    } finally {
+      release();
+    }
+  }
+
+  async #compile(): Promise<BatchPlan> {
+    const p = this.#o.pipeline;
+    const conn = await this.#db.connect();
+    let seeds;
+    try {
+      seeds = await loadSeeds({
+        seeds: p.seeds,
+        catalog: this.#o.catalog,
+        lake: this.#o.lake,
+        conn,
+        stagingDir: this.#stagingDir,
+        log: this.#o.log,
+      });
+    } finally {
+      conn.closeSync();
+    }
+    const sources = streamSources(p);
+    const plan = await compilePlan({
+      specs: loadModelSpecs(p.batch.modelsDir, p.batch.layers),
+      layers: p.batch.layers,
+      timezone: p.batch.timezone,
+      sources,
+      seeds,
+    });
+    if (!this.#cleaned) {
+      await this.#removeOrphans(plan);
+      this.#cleaned = true;
+    }
+    return plan;
+  }
+
+  /**
+   * Judges every partition and records the ones that turned stale (late data, changed model or
+   * seed, a rebuilt or failed upstream day). Returns every judgement.
+   */
+  async markStale(plan?: BatchPlan): Promise<PartitionCheck[]> {
+    const thePlan = plan ?? (await this.plan());
+    const view = await readCatalogView(this.#o.catalog, thePlan);
+    const checks = checkPartitions(thePlan, view);
+    const changes: PartitionState[] = [];
+    for (const c of checks) {
+      const stored = view.states.get(c.model)?.get(c.day);
+      if (c.status === "stale" && stored && stored.status === "fresh") {
+        changes.push({ ...stored, status: "stale", reason: c.reason });
+      }
+    }
+    const notFresh = new Map<string, number>(thePlan.models.map((m) => [m.id, 0]));
+    for (const c of checks)
+      if (c.status !== "fresh") notFresh.set(c.model, (notFresh.get(c.model) ?? 0) + 1);
+    for (const [model, n] of notFresh) metrics.batchStalePartitions.set({ model }, n);
+    if (changes.length > 0) {
+      await this.#o.catalog.setPartitions(changes);
+      this.#o.log.info({ partitions: changes.length }, "batch partitions marked stale");
+    }
+    return checks;
+  }
+
+  /** The day before `today()`: what a run builds by default. */
+  async yesterday(): Promise<string | undefined> {
+    const today = await this.today();
+    return today === undefined ? undefined : addDays(today, -1);
+  }
+
+  /** Stored partition states of every model. */
+  partitionStates(): Promise<PartitionState[]> {
+    return this.#o.catalog.partitions();
+  }
+
+  /** The newest runs, newest first. */
+  runs(limit: number): Promise<BatchRunInfo[]> {
+    return this.#o.catalog.runs(limit);
+  }
+
+  /** A run with its tasks and test results. */
+  async runDetail(
+    id: number,
+  ): Promise<{ run: BatchRunInfo; tasks: BatchTaskInfo[]; tests: TestResultInfo[] } | undefined> {
+    const run = await this.#o.catalog.run(id);
+    if (!run) return undefined;
+    return {
+      run,
+      tasks: await this.#o.catalog.tasks(id),
+      tests: await this.#o.catalog.testResults({ runId: id }),
+    };
+  }
+
+  /** Today in the pipeline's time zone by its batch clock; undefined when the clock stream has no data. */
+  async today(): Promise<string | undefined> {
+    const p = this.#o.pipeline;
+    if (p.batch.clock.kind === "wall") return dayOf(Date.now(), p.batch.timezone);
+    const files = await this.#o.catalog.files({ layer: "raw", name: p.batch.clock.stream });
+    const newest = Math.max(...files.map((f) => f.maxTime ?? -Infinity));
+    return Number.isFinite(newest) ? dayOf(newest, p.batch.timezone) : undefined;
+  }
+
+  /**
+   * A scheduled run: every day up to yesterday (by the batch clock) that has input data and is
+   * missing, stale or failed, the oldest first, at most `batch.catch_up` days; plus full-refresh
+   * models that are not fresh. Resolves undefined when there is nothing to do.
+   */
+  async runScheduled(onProgress?: (p: RunProgress) => void): Promise<RunSummary | undefined> {
+    const today = await this.today();
+    if (today === undefined) return undefined;
+    const yesterday = addDays(today, -1);
+    const plan = await this.plan();
+    const checks = await this.markStale(plan);
+    const days = [
+      ...new Set(
+        checks
+          .filter((c) => c.status !== "fresh" && c.day !== WHOLE_TABLE && c.day <= yesterday)
+          .map((c) => c.day),
+      ),
+    ]
+      .sort()
+      .slice(0, this.#o.pipeline.batch.catchUpDays);
+    const fullStale = checks.some((c) => c.day === WHOLE_TABLE && c.status !== "fresh");
+    if (days.length === 0 && !fullStale) return undefined;
+    return this.run({ trigger: "schedule", days, onlyStale: true }, onProgress, plan);
+  }
+
+  /** A repair: rebuilds every partition that is stale, failed or missing (any day). */
+  async repair(onProgress?: (p: RunProgress) => void): Promise<RunSummary | undefined> {
+    const plan = await this.plan();
+    const checks = await this.markStale(plan);
+    const bad = checks.filter((c) => c.status !== "fresh");
+    if (bad.length === 0) return undefined;
+    const days = [...new Set(bad.filter((c) => c.day !== WHOLE_TABLE).map((c) => c.day))].sort();
+    return this.run({ trigger: "repair", days, onlyStale: true }, onProgress, plan);
+  }
+
+  /**
+   * Runs a request: decides the tasks, runs them (retrying failures with backoff), records the
+   * run, its tasks and test results. Resolves with the run when every task has finished, failed
+   * or been blocked; a failed task does not reject the promise (see the run's status).
+   */
+  async run(
+    request: RunRequest,
+    onProgress?: (p: RunProgress) => void,
+    plan?: BatchPlan,
+  ): Promise<RunSummary> {
+    if (this.#running) {
+      throw new TributaryError(
+        "TRB_BATCH_BUSY",
+        `Batch run ${this.#running.runId} is in progress (${this.#running.done}/${this.#running.total} tasks).`,
+      );
+    }
+    if (this.#closed) throw new TributaryError("TRB_HTTP_SHUTTING_DOWN");
+    // Claim the engine before the first await, so concurrent callers see it busy.
+    this.#running = { runId: 0, total: 0, done: 0, failed: 0, running: [] };
+    let runId = 0;
+    try {
+      const thePlan = plan ?? (await this.plan());
+      const checks = await this.markStale(thePlan);
+      for (const id of request.models ?? []) {
+        if (!thePlan.models.some((m) => m.id === id))
+          throw new TributaryError("TRB_BATCH_UNKNOWN_MODEL", `No model ${id}.`);
+      }
+      const tasks = planTasks(thePlan, checks, request, this.#o.pipeline.batch.concurrency);
+      const days = [...new Set(tasks.flatMap((t) => t.days))].sort();
+      runId = await this.#o.catalog.startRun({ trigger: request.trigger, days });
+      this.#running = { runId, total: tasks.length, done: 0, failed: 0, running: [] };
+      onProgress?.(this.#running);
+      const outcome = await this.#execute(thePlan, tasks, runId, onProgress);
+      const status = outcome.failed > 0 ? "failed" : "succeeded";
+      await this.#o.catalog.finishRun(
+        runId,
+        status,
+        outcome.failed > 0 ? `${outcome.failed} of ${tasks.length} tasks failed` : undefined,
+      );
+      metrics.batchRuns.inc({ trigger: request.trigger, status });
+      return {
+        run: (await this.#o.catalog.run(runId))!,
+        tasks: await this.#o.catalog.tasks(runId),
+      };
+    } catch (e) {
+      if (runId > 0) await this.#o.catalog.finishRun(runId, "failed", (e as Error).message);
+      throw e;
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  async #execute(
+    plan: BatchPlan,
+    tasks: readonly Task[],
+    runId: number,
+    onProgress?: (p: RunProgress) => void,
+  ): Promise<{ failed: number }> {
+    const b = this.#o.pipeline.batch;
+    const state = new Map<string, "pending" | "running" | "ok" | "failed" | "blocked">(
+      tasks.map((t) => [t.key, "pending"]),
+    );
+    const why = new Map<string, string>();
+    const extraTables = [
+      ...new Set(
+        plan.models.flatMap((m) =>
+          m.spec.tests.flatMap((t) => (t.kind === "relationships" ? [t.to] : [])),
+        ),
+      ),
+    ];
+    let failed = 0;
+    let done = 0;
+    const running = new Set<string>();
+    const writes: Promise<void>[] = [];
+    const report = (): void => {
+      this.#running = { runId, total: tasks.length, done, failed, running: [...running] };
+      onProgress?.(this.#running);
+    };
+    await new Promise<void>((resolveAll) => {
+      const pump = (): void => {
+        for (const t of tasks) {
+          if (state.get(t.key) !== "pending") continue;
+          const blocker = t.after.find((k) => {
+            const s = state.get(k);
+            return s === "failed" || s === "blocked";
+          });
+          if (blocker !== undefined) {
+            state.set(t.key, "blocked");
+            const cause = why.get(blocker) ?? blocker;
+            why.set(t.key, cause.startsWith("blocked: ") ? cause : `blocked: ${cause}`);
+            done++;
+            failed++;
+            writes.push(this.#blocked(t, runId, why.get(t.key)!));
+            continue;
+          }
+          if (running.size >= b.concurrency) continue;
+          if (!t.after.every((k) => state.get(k) === "ok")) continue;
+          state.set(t.key, "running");
+          running.add(t.key);
+          report();
+          void this.#attempt(t, runId, extraTables).then((error) => {
+            running.delete(t.key);
+            done++;
+            if (error === undefined) state.set(t.key, "ok");
+            else {
+              state.set(t.key, "failed");
+              why.set(t.key, `${t.model.id} ${describeDays(t.days)} failed: ${error}`);
+              failed++;
+            }
+            report();
+            pump();
+          });
+        }
+        // Tasks are in dependency order, so when nothing runs after a pass every task has
+        // settled: started ones finished, the rest were blocked in this pass.
+        if (running.size === 0) resolveAll();
+      };
+      pump();
+    });
+    await Promise.all(writes);
+    return { failed };
+  }
+
+  /** Runs a task with retries; resolves undefined on success, else the error message. */
+  async #attempt(
+    task: Task,
+    runId: number,
+    extraTables: readonly string[],
+  ): Promise<string | undefined> {
+    const p = this.#o.pipeline;
+    const started = Date.now();
+    const log = this.#o.log.child({ model: task.model.id, days: describeDays(task.days), runId });
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      try {
+        const outcome = await runTask(task, {
+          db: this.#db,
+          catalog: this.#o.catalog,
+          lake: this.#o.lake,
+          timezone: p.batch.timezone,
+          stagingDir: this.#stagingDir,
+          compression: p.lake.compression,
+          runId,
+          extraTables: extraTables.filter((t) => !task.model.inputs.some((i) => i.table === t)),
+        });
+        await this.#o.catalog.recordTask({
+          runId,
+          model: task.model.id,
+          days: task.days,
+          status: "succeeded",
+          attempts,
+          startedAt: new Date(started).toISOString(),
+          ms: Date.now() - started,
+          rowsIn: outcome.rowsIn,
+          rowsOut: outcome.rowsOut,
+          error: null,
+        });
+        if (outcome.tests.length > 0) await this.#o.catalog.recordTests(outcome.tests);
+        metrics.batchRows.inc({ model: task.model.id }, outcome.rowsOut);
+        log.debug(
+          { rowsIn: outcome.rowsIn, rowsOut: outcome.rowsOut, ms: Date.now() - started },
+          "batch task done",
+        );
+        return undefined;
+      } catch (e) {
+        const cause = causeOf(e);
+        const message = (cause as Error).message ?? String(cause);
+        const final =
+          attempts > p.batch.retries ||
+          isTributaryError(cause, "TRB_BATCH_TEST_FAILED") ||
+          isTributaryError(cause, "TRB_BATCH_DAY_OUT_OF_RANGE") ||
+          this.#closed;
+        if (!final) {
+          const wait = p.batch.retryBackoffMs * 2 ** (attempts - 1);
+          log.warn(
+            { err: cause, attempt: attempts, retryInMs: wait },
+            "batch task failed; retrying",
+          );
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
+        log.error({ err: cause, attempts }, "batch task failed");
+        metrics.batchTaskFailures.inc({ model: task.model.id });
+        const tests = testsOf(e);
+        if (tests.length > 0) await this.#o.catalog.recordTests(tests);
+        await this.#o.catalog.recordTask({
+          runId,
+          model: task.model.id,
+          days: task.days,
+          status: "failed",
+          attempts,
+          startedAt: new Date(started).toISOString(),
+          ms: Date.now() - started,
+          rowsIn: null,
+          rowsOut: null,
+          error: message,
+        });
+        await this.#setStates(task, runId, "failed", message);
+        return message;
+      }
+    }
+  }
+
+  async #blocked(task: Task, runId: number, reason: string): Promise<void> {
+    await this.#o.catalog.recordTask({
+      runId,
+      model: task.model.id,
+      days: task.days,
+      status: "blocked",
+      attempts: 0,
+      startedAt: null,
+      ms: null,
+      rowsIn: null,
+      rowsOut: null,
+      error: reason,
+    });
+    await this.#setStates(task, runId, "stale", reason);
+  }
+
+  /** Marks a task's partitions failed or stale, keeping what is known of their live files. */
+  async #setStates(
+    task: Task,
+    runId: number,
+    status: "failed" | "stale",
+    reason: string,
+  ): Promise<void> {
+    const current = new Map(
+      (await this.#o.catalog.partitions(task.model.id)).map((s) => [s.day, s] as const),
+    );
+    await this.#o.catalog.setPartitions(
+      task.days.map((day) => {
+        const s = current.get(day);
+        return {
+          model: task.model.id,
+          day,
+          status,
+          modelHash: s?.modelHash ?? null,
+          inputSnapshot: s?.inputSnapshot ?? null,
+          builtAt: s?.builtAt ?? null,
+          runId,
+          rows: s?.rows ?? null,
+          reason,
+        };
+      }),
+    );
+  }
+
+  /** Deletes lake files of model datasets that no commit registered (a crash between put and commit). */
+  async #removeOrphans(plan: BatchPlan): Promise<void> {
+    const live = await this.#o.catalog.livePaths();
+    let removed = 0;
+    for (const m of plan.models) {
+      for (const obj of await this.#o.lake.list(`${m.spec.layer}/${m.spec.name}/`)) {
+        if (!live.has(obj.key)) {
+          await this.#o.lake.delete(obj.key);
+          removed++;
+        }
+      }
+    }
+    if (removed > 0)
+      this.#o.log.info({ removed }, "removed uncommitted batch files left by an earlier crash");
+  }
+
+  /** Marks runs left `running` by a crash as interrupted. */
+  async recoverInterruptedRuns(): Promise<number> {
+    let n = 0;
+    for (const r of await this.#o.catalog.runs(50)) {
+      if (r.status === "running") {
+        await this.#o.catalog.finishRun(r.id, "interrupted", "the process stopped during the run");
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Waits for the running run's tasks to finish (no new run starts), then closes DuckDB. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#running) await new Promise((r) => setTimeout(r, 50));
+    this.#db.closeSync();
+  }
+}
+
+/** Columns of the stream datasets (`raw.<stream>`, `dlq.<stream>`) as models see them, partitions included. */
+function streamSources(p: Pipeline): Map<string, readonly SchemaColumn[]> {
+  const sources = new Map<string, readonly SchemaColumn[]>();
+  for (const plan of p.streams.values()) {
+    for (const def of [rawDataset(plan), dlqDataset(plan)]) {
+      sources.set(`${def.ref.layer}.${def.ref.name}`, [
+        ...def.columns,
+        ...def.partitionColumns.map((c) => ({ name: c, type: partitionColumnType(c) })),
+      ]);
+    }
+  }
+  return sources;
+}
+
+/**
+ * Compiles a pipeline's batch plan without touching its catalog or lake (seeds are described from
+ * their files): what `tributary batch plan` prints, also beside a running server.
+ */
+export async function compileOffline(p: Pipeline): Promise<BatchPlan> {
+  const db = await DuckDBInstance.create(":memory:", { threads: "1" });
+  const conn = await db.connect();
+  try {
+    return await compilePlan({
+      specs: loadModelSpecs(p.batch.modelsDir, p.batch.layers),
+      layers: p.batch.layers,
+      timezone: p.batch.timezone,
+      sources: streamSources(p),
+      seeds: await describeSeeds(p.seeds, conn),
+    });
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
+/**
+ * Decides the tasks of a run. Partitioned models build the requested days (only the non-fresh
+ * ones when `onlyStale`), plus every day an input model rebuilds in the run; full-refresh models
+ * rebuild when requested and not fresh, or when an input rebuilds. Days are cut into chunks so a
+ * backfill keeps `concurrency` tasks busy and each task stays under MAX_CHUNK_DAYS.
+ */
+export function planTasks(
+  plan: BatchPlan,
+  checks: readonly PartitionCheck[],
+  request: RunRequest,
+  concurrency: number,
+): Task[] {
+  const onlyStale = request.onlyStale ?? true;
+  const status = new Map(checks.map((c) => [`${c.model}@${c.day}`, c.status] as const));
+  const requested = [...new Set(request.days)].sort();
+  const selected = selectedModels(plan, request.models);
+  const build = new Map<string, Set<string>>();
+  for (const m of plan.models) {
+    const days = new Set<string>();
+    const full = m.spec.materialized === "full";
+    if (selected.has(m.id)) {
+      if (full) {
+        const s = status.get(`${m.id}@${WHOLE_TABLE}`);
+        if (!onlyStale || s !== "fresh") days.add(WHOLE_TABLE);
+      } else {
+        for (const d of requested) {
+          const s = status.get(`${m.id}@${d}`) ?? "missing";
+          if (!onlyStale || s !== "fresh") days.add(d);
+        }
+      }
+    }
+    for (const i of m.inputs) {
+      if (i.kind !== "model") continue;
+      const upstream = build.get(i.table);
+      if (!upstream || upstream.size === 0) continue;
+      if (full) days.add(WHOLE_TABLE);
+      else if (i.partitioned) for (const d of upstream) days.add(d);
+    }
+    build.set(m.id, days);
+  }
+  const allDays = [...new Set([...build.values()].flatMap((s) => [...s]))]
+    .filter((d) => d !== WHOLE_TABLE)
+    .sort();
+  const size = Math.min(
+    MAX_CHUNK_DAYS,
+    Math.max(1, Math.ceil(allDays.length / (2 * Math.max(1, concurrency)))),
+  );
+  const chunkOf = new Map(allDays.map((d, i) => [d, Math.floor(i / size)] as const));
+  const tasks: Task[] = [];
+  const keysOf = new Map<string, Task[]>();
+  for (const m of plan.models) {
+    const days = build.get(m.id)!;
+    if (days.size === 0) continue;
+    const mine: Task[] = [];
+    if (m.spec.materialized === "full") {
+      const after = m.inputs.flatMap((i) => (keysOf.get(i.table) ?? []).map((t) => t.key));
+      mine.push({ key: `${m.id}#*`, model: m, days: [WHOLE_TABLE], after });
+    } else {
+      const chunks = new Map<number, string[]>();
+      for (const d of [...days].sort()) {
+        const k = chunkOf.get(d)!;
+        const list = chunks.get(k);
+        if (list) list.push(d);
+        else chunks.set(k, [d]);
+      }
+      for (const [k, ds] of chunks) {
+        const after = m.inputs.flatMap((i) => {
+          const up = keysOf.get(i.table) ?? [];
+          return i.partitioned
+            ? up.filter((t) => t.key.endsWith(`#${k}`)).map((t) => t.key)
+            : up.map((t) => t.key);
+        });
+        mine.push({ key: `${m.id}#${k}`, model: m, days: ds, after });
+      }
+    }
+    keysOf.set(m.id, mine);
+    tasks.push(...mine);
+  }
+  return tasks;
+}
+
+/** The requested models and every model that reads them, directly or not. */
+function selectedModels(plan: BatchPlan, models: readonly string[] | undefined): Set<string> {
+  if (models === undefined) return new Set(plan.models.map((m) => m.id));
+  const out = new Set(models);
+  const byId = new Map<string, CompiledModel>(plan.models.map((m) => [m.id, m]));
+  const visit = (id: string): void => {
+    for (const d of byId.get(id)?.dependents ?? []) {
+      if (!out.has(d)) {
+        out.add(d);
+        visit(d);
+      }
+    }
+  };
+  for (const id of models) visit(id);
+  return out;
+}

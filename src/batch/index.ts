@@ -1,0 +1,27 @@
+// Public door of the batch layer: SQL models per day partition, runs, schedule, HTTP routes.
+export { BatchEngine, compileOffline, planTasks } from "./engine.js";
+export { checkPartitions, readCatalogView } from "./freshness.js";
+export type {
+  BatchEngineOptions,
+  RunProgress,
+  RunRequest,
+  RunSummary,
+  RunTrigger,
+} from "./engine.js";
+export { BatchScheduler } from "./scheduler.js";
+export { registerBatchRoutes, planJson } from "./routes.js";
+export { acquireBatchLock } from "./lock.js";
+export { compilePlan, formatPlan, engineSetupSql } from "./compile.js";
+export { loadModelSpecs, modelPropertiesSchema } from "./model-spec.js";
+export { addDays, dayRange, dayOf, parseDay } from "./days.js";
+export { WHOLE_TABLE } from "./freshness.js";
+export type { PartitionCheck } from "./freshness.js";
+export type {
+  BatchPlan,
+  CompiledModel,
+  DataTest,
+  Materialization,
+  ModelSpec,
+  ResolvedModel,
+  SeedTable,
+} from "./plan.js";
