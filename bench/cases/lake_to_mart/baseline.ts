@@ -1,0 +1,85 @@
+// Baseline of lake_to_mart: runs the hand-written DuckDB script baseline.sql over the raw files, timing each statement.
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+
+/** Where the script reads and writes, and the engine settings it states (as Tributary's batch engine has them). */
+export interface BaselineInput {
+  /** Glob of the raw Parquet files, e.g. `<dir>/**\/*.parquet` under `dt=/hour=` folders. */
+  readonly rawGlob: string;
+  readonly airportsCsv: string;
+  /** Output folder: `t1/flights/day=…/`, `t2/…`, `mart/…` are written below it. */
+  readonly out: string;
+  readonly threads: number;
+  /** DuckDB form, e.g. `1GB`. */
+  readonly memoryLimit: string;
+}
+
+/** What one run of the script took. */
+export interface BaselineRun {
+  readonly seconds: number;
+  /** CPU seconds of the whole process (every DuckDB thread) during the script. */
+  readonly cpuSeconds: number;
+  /** Each statement with its first line and seconds. */
+  readonly steps: readonly { readonly statement: string; readonly seconds: number }[];
+}
+
+const SCRIPT = join(import.meta.dirname, "baseline.sql");
+
+/** The statements of baseline.sql with its placeholders filled in (comment lines dropped). */
+export function baselineStatements(input: BaselineInput, tempDirectory: string): string[] {
+  const values: Record<string, string> = {
+    raw: input.rawGlob,
+    airports: input.airportsCsv,
+    out: input.out,
+    threads: String(input.threads),
+    memory_limit: input.memoryLimit,
+    temp_directory: tempDirectory,
+  };
+  const text = readFileSync(SCRIPT, "utf8")
+    .split("\n")
+    .filter((line) => !line.trimStart().startsWith("--"))
+    .join("\n")
+    .replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+      const v = values[name];
+      if (v === undefined) throw new Error(`baseline.sql: unknown placeholder {{${name}}}`);
+      if (v.includes("'")) throw new Error(`baseline.sql: ${name} must not contain a quote: ${v}`);
+      return v;
+    });
+  // The script ends each statement with `;` at the end of a line and has no `;` inside strings.
+  return text
+    .split(/;\s*\n/)
+    .map((s) => s.trim().replace(/;$/, ""))
+    .filter((s) => s.length > 0);
+}
+
+/**
+ * Runs baseline.sql in a new in-process DuckDB (the script sets threads and memory_limit itself),
+ * statement by statement, and times the whole and each statement.
+ */
+export async function runBaseline(input: BaselineInput): Promise<BaselineRun> {
+  const temp = join(input.out, ".tmp");
+  mkdirSync(temp, { recursive: true });
+  const statements = baselineStatements(input, temp);
+  const db = await DuckDBInstance.create(":memory:");
+  const conn = await db.connect();
+  try {
+    const steps: { statement: string; seconds: number }[] = [];
+    const cpu0 = process.cpuUsage();
+    const started = performance.now();
+    for (const sql of statements) {
+      const t = performance.now();
+      await conn.run(sql);
+      steps.push({
+        statement: sql.split("\n")[0]!.slice(0, 80),
+        seconds: (performance.now() - t) / 1000,
+      });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, steps };
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
