@@ -2,6 +2,7 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import type { SchemaColumn } from "../backends/contracts/index.js";
 import { nearest, sha256Hex } from "../config/index.js";
+import { walkSqlTree as walk } from "../serve/index.js";
 import { TributaryError } from "../errors.js";
 import { testName } from "./data-tests.js";
 import { propertiesLine } from "./model-spec.js";
@@ -285,30 +286,6 @@ async function parseRefs(conn: DuckDBConnection, spec: ModelSpec): Promise<Parse
     }
   });
   return refs;
-}
-
-/**
- * Visits every node with the CTE names in scope there: a CTE is visible in later CTEs of its WITH,
- * in its own body (recursive) and in the query declaring it, never outside (as sql-guard.ts).
- */
-function walk(
-  value: unknown,
-  visit: (node: Record<string, unknown>, ctes: ReadonlySet<string>) => void,
-  ctes: ReadonlySet<string> = new Set(),
-): void {
-  if (Array.isArray(value)) {
-    for (const v of value) walk(v, visit, ctes);
-  } else if (value !== null && typeof value === "object") {
-    const node = value as Record<string, unknown>;
-    visit(node, ctes);
-    let scope = ctes;
-    for (const entry of (node.cte_map as { map?: { key: string; value: unknown }[] } | undefined)
-      ?.map ?? []) {
-      scope = new Set([...scope, entry.key.toLowerCase()]);
-      walk(entry.value, visit, scope);
-    }
-    for (const [k, v] of Object.entries(node)) if (k !== "cte_map") walk(v, visit, scope);
-  }
 }
 
 /** Resolves a model's references to what provides them: inputs exist and respect layer order. */

@@ -2,7 +2,7 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { TributaryError } from "../errors.js";
 import { quoteString } from "../lake/index.js";
-import { DAY_COLUMN, type DataTest } from "./plan.js";
+import { DAY_COLUMN, WHOLE_TABLE, type DataTest } from "./plan.js";
 
 /** The outcome of one data test on one day (or on the whole table, day `*`). */
 export interface DataTestResult {
@@ -16,9 +16,6 @@ export interface DataTestResult {
   /** What failed, in one line with up to 3 example values; null when passed. */
   readonly message: string | null;
 }
-
-/** Day of the results of a full-refresh model. */
-export const WHOLE_TABLE = "*";
 
 /** Example values shown in a failure message. */
 const EXAMPLES = 3;

@@ -18,9 +18,9 @@ import { dlqDataset, partitionColumnType, quoteString, rawDataset } from "../lak
 import { metrics } from "../telemetry.js";
 import { compilePlan } from "./compile.js";
 import { addDays, dayOf } from "./days.js";
-import { WHOLE_TABLE, checkPartitions, readCatalogView, type PartitionCheck } from "./freshness.js";
+import { checkPartitions, readCatalogView, type PartitionCheck } from "./freshness.js";
 import { loadModelSpecs } from "./model-spec.js";
-import type { BatchPlan, CompiledModel } from "./plan.js";
+import { WHOLE_TABLE, type BatchPlan, type CompiledModel } from "./plan.js";
 import { describeSeeds, loadSeeds } from "./seeds.js";
 import { causeOf, describeDays, runTask, testsOf, type Task } from "./task.js";
 

@@ -1,10 +1,7 @@
 // Which partitions of which models are fresh, stale or missing, derived from the catalog alone.
 import type { CatalogStore, PartitionState, StoredFile } from "../backends/contracts/index.js";
-import type { BatchPlan, CompiledModel } from "./plan.js";
+import { WHOLE_TABLE, type BatchPlan, type CompiledModel } from "./plan.js";
 import { dayOf } from "./days.js";
-
-/** Day key of a full-refresh model's only partition. */
-export const WHOLE_TABLE = "*";
 
 /** What the catalog says about the inputs of the plan at one snapshot. */
 export interface CatalogView {

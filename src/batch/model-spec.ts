@@ -1,9 +1,9 @@
 // Loads batch models as written: <models>/<layer>/<name>.sql with optional <name>.yaml properties.
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
-import { LineCounter, isMap, isNode, parseDocument, type Document } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { nearest } from "../config/index.js";
+import { nearest, yamlLineOf } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import type { DataTest, ModelSpec } from "./plan.js";
 
@@ -264,7 +264,7 @@ export function parseModelProperties(text: string, file: string): ModelPropertie
   const parsed = modelPropertiesSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const { path, what } = describeIssue(parsed.error.issues[0]!, raw);
-  throw invalid(file, lineOf(doc, counter, path), what);
+  throw invalid(file, yamlLineOf(doc, counter, path), what);
 }
 
 /**
@@ -275,7 +275,7 @@ export function propertiesLine(file: string, path: readonly PropertyKey[]): numb
   try {
     const counter = new LineCounter();
     const doc = parseDocument(readFileSync(file, "utf8"), { lineCounter: counter });
-    return lineOf(doc, counter, path);
+    return yamlLineOf(doc, counter, path);
   } catch {
     return undefined;
   }
@@ -307,23 +307,6 @@ function modelFiles(dir: string, depth = 0): string[] {
     else if (isModelFile(path)) out.push(path);
   }
   return out;
-}
-
-/** The line of the deepest node of `path` that exists (a map key's own line). */
-function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): number {
-  for (let n = path.length; n >= 0; n--) {
-    const parent = doc.getIn(path.slice(0, n - 1) as unknown[], true);
-    if (n > 0 && isMap(parent)) {
-      const pair = parent.items.find(
-        (p) => isNode(p.key) && (p.key as { value?: unknown }).value === path[n - 1],
-      );
-      if (pair && isNode(pair.key) && pair.key.range)
-        return counter.linePos(pair.key.range[0]).line;
-    }
-    const node = doc.getIn(path.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
-  }
-  return 1;
 }
 
 /** A readable message for a zod issue, and the key path it is about. */

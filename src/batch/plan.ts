@@ -109,3 +109,6 @@ export interface BatchPlan {
 
 /** Column every partitioned model must output: the event day (DATE) of the row. */
 export const DAY_COLUMN = "day";
+
+/** Day key of a full-refresh model's only partition (and of its data test results). */
+export const WHOLE_TABLE = "*";

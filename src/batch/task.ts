@@ -12,12 +12,12 @@ import type {
   TestResultInfo,
 } from "../backends/contracts/index.js";
 import { TributaryError } from "../errors.js";
-import { datasetViewSql, quoteIdent, quoteString } from "../lake/index.js";
+import { datasetViewSql, mapLimit, quoteIdent, quoteString } from "../lake/index.js";
 import { engineSetupSql } from "./compile.js";
 import { runDataTests, testName } from "./data-tests.js";
 import { daysSpanMs } from "./days.js";
-import { WHOLE_TABLE, daysOfFile } from "./freshness.js";
-import { DAY_COLUMN, type CompiledModel } from "./plan.js";
+import { daysOfFile } from "./freshness.js";
+import { DAY_COLUMN, WHOLE_TABLE, type CompiledModel } from "./plan.js";
 
 /** Files put into the lake at once. */
 const PUT_CONCURRENCY = 8;
@@ -297,21 +297,4 @@ export function describeDays(days: readonly string[]): string {
 
 function firstLine(e: unknown): string {
   return ((e as Error).message ?? String(e)).split("\n")[0]!;
-}
-
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -1,5 +1,12 @@
 // Public door of the config stage: load tributary.yaml into a resolved Pipeline.
-export { CONFIG_FILE, findConfigFile, loadPipeline, parseConfigText, nearest } from "./load.js";
+export {
+  CONFIG_FILE,
+  findConfigFile,
+  loadPipeline,
+  parseConfigText,
+  nearest,
+  yamlLineOf,
+} from "./load.js";
 export { resolvePipeline, sha256Hex, SEGMENT_FIELDS } from "./pipeline.js";
 export type {
   BatchClock,

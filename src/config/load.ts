@@ -49,7 +49,7 @@ export function parseConfigText(
     const pos = lineCounter.linePos(err.pos[0]);
     throw configError(file, pos.line, `YAML syntax: ${err.message.split("\n")[0]}`);
   }
-  const where = (path: readonly PropertyKey[]): number => lineOf(doc, lineCounter, path);
+  const where = (path: readonly PropertyKey[]): number => yamlLineOf(doc, lineCounter, path);
   const raw = interpolate(doc.toJS() ?? {}, env, file, where);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -68,7 +68,15 @@ function configError(file: string, line: number, what: string): TributaryError {
   });
 }
 
-function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): number {
+/**
+ * The 1-based line of the deepest node of `path` that exists in a parsed YAML document (a map key's
+ * own line), for errors that name `file:line`.
+ */
+export function yamlLineOf(
+  doc: Document,
+  counter: LineCounter,
+  path: readonly PropertyKey[],
+): number {
   for (let n = path.length; n >= 0; n--) {
     // A map key: find the pair so the line is that of the key itself (a map value starts a line later).
     const parent = doc.getIn(path.slice(0, n - 1) as unknown[], true);

@@ -5,3 +5,4 @@ export { ParquetWriter, quoteString } from "./parquet-writer.js";
 export type { WrittenFile } from "./parquet-writer.js";
 export { datasetViewSql, partitionColumnType, quoteIdent } from "./views.js";
 export type { ViewFile } from "./views.js";
+export { mapLimit } from "./map-limit.js";

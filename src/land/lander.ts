@@ -12,7 +12,7 @@ import type {
   Stream,
 } from "../backends/contracts/index.js";
 import { TributaryError, isTributaryError } from "../errors.js";
-import { datasetPrefix, type DatasetDef, type ParquetWriter } from "../lake/index.js";
+import { datasetPrefix, mapLimit, type DatasetDef, type ParquetWriter } from "../lake/index.js";
 import { metrics } from "../telemetry.js";
 
 /** Consumer name of the land stage in stream positions. */
@@ -54,24 +54,6 @@ const PUT_CONCURRENCY = 8;
  * a replay of history is enough). 1,000 hours per landing was measured to fit; 256 leaves margin.
  */
 const MAX_HOURS_PER_LANDING = 256;
-
-/** Maps with at most `limit` calls in flight, keeping the order of `items`. */
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /**
  * Consumes a stream from the position stored in the catalog and commits Parquet files with the

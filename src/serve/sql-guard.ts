@@ -1,6 +1,7 @@
 // Checks user SQL before it runs: one SELECT, only catalog tables, no file/network/system functions.
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { nearest } from "../config/index.js";
+import { walkSqlTree as walk } from "./sql-tree.js";
 import { TributaryError } from "../errors.js";
 
 /** Table functions user SQL may call: they generate rows and touch nothing outside the query. */
@@ -113,29 +114,4 @@ export async function guardSql(
     datasets.add(name);
   }
   return { datasets: [...datasets] };
-}
-
-/**
- * Visits every node with the CTE names in scope there. A CTE is visible in later CTEs of its WITH
- * (and in its own body, when recursive) and in the query that declares it, never outside: else
- * `FROM (WITH "/etc/passwd" AS (…) …), "/etc/passwd"` would pass as a CTE and run as a file scan.
- */
-function walk(
-  value: unknown,
-  visit: (node: Record<string, unknown>, ctes: ReadonlySet<string>) => void,
-  ctes: ReadonlySet<string> = new Set(),
-): void {
-  if (Array.isArray(value)) {
-    for (const v of value) walk(v, visit, ctes);
-  } else if (value !== null && typeof value === "object") {
-    const node = value as Record<string, unknown>;
-    visit(node, ctes);
-    let scope = ctes;
-    for (const entry of (node.cte_map as { map?: { key: string; value: unknown }[] } | undefined)
-      ?.map ?? []) {
-      scope = new Set([...scope, entry.key.toLowerCase()]);
-      walk(entry.value, visit, scope);
-    }
-    for (const [k, v] of Object.entries(node)) if (k !== "cte_map") walk(v, visit, scope);
-  }
 }
