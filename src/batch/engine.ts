@@ -305,11 +305,16 @@ export class BatchEngine {
       this.#running = { runId, total: tasks.length, done: 0, failed: 0, running: [] };
       onProgress?.(this.#running);
       const outcome = await this.#execute(thePlan, tasks, runId, onProgress);
-      const status = outcome.failed > 0 ? "failed" : "succeeded";
+      const status =
+        outcome.skipped > 0 ? "interrupted" : outcome.failed > 0 ? "failed" : "succeeded";
       await this.#o.catalog.finishRun(
         runId,
         status,
-        outcome.failed > 0 ? `${outcome.failed} of ${tasks.length} tasks failed` : undefined,
+        outcome.skipped > 0
+          ? `stopped with ${outcome.skipped} of ${tasks.length} tasks not run; the next run builds them`
+          : outcome.failed > 0
+            ? `${outcome.failed} of ${tasks.length} tasks failed`
+            : undefined,
       );
       metrics.batchRuns.inc({ trigger: request.trigger, status });
       return {
@@ -329,9 +334,9 @@ export class BatchEngine {
     tasks: readonly Task[],
     runId: number,
     onProgress?: (p: RunProgress) => void,
-  ): Promise<{ failed: number }> {
+  ): Promise<{ failed: number; skipped: number }> {
     const b = this.#o.pipeline.batch;
-    const state = new Map<string, "pending" | "running" | "ok" | "failed" | "blocked">(
+    const state = new Map<string, "pending" | "running" | "ok" | "failed" | "blocked" | "skipped">(
       tasks.map((t) => [t.key, "pending"]),
     );
     const why = new Map<string, string>();
@@ -343,6 +348,7 @@ export class BatchEngine {
       ),
     ];
     let failed = 0;
+    let skipped = 0;
     let done = 0;
     const running = new Set<string>();
     const writes: Promise<void>[] = [];
@@ -354,6 +360,13 @@ export class BatchEngine {
       const pump = (): void => {
         for (const t of tasks) {
           if (state.get(t.key) !== "pending") continue;
+          if (this.#closed) {
+            // Stopping: tasks not started stay undone (their partitions keep their state).
+            state.set(t.key, "skipped");
+            skipped++;
+            done++;
+            continue;
+          }
           const blocker = t.after.find((k) => {
             const s = state.get(k);
             return s === "failed" || s === "blocked";
@@ -392,7 +405,7 @@ export class BatchEngine {
       pump();
     });
     await Promise.all(writes);
-    return { failed };
+    return { failed, skipped };
   }
 
   /** Runs a task with retries; resolves undefined on success, else the error message. */
@@ -548,7 +561,10 @@ export class BatchEngine {
     return n;
   }
 
-  /** Waits for the running run's tasks to finish (no new run starts), then closes DuckDB. */
+  /**
+   * Stops: no new run or task starts, the running tasks finish (their commits are atomic anyway),
+   * the run is recorded as interrupted, then DuckDB closes.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#running) await new Promise((r) => setTimeout(r, 50));

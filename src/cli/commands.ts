@@ -34,6 +34,12 @@ export async function runUp(
       `  curl -s ${node.url}/v1/query -H 'Authorization: Bearer ${read}' -H 'Content-Type: application/json' \\`,
       `       -d '{"sql": "SELECT count(*) AS events, max(_event_time) AS latest FROM raw.${first}"}'`,
       `  npx tributary query "SELECT * FROM raw.${first} LIMIT 5" -d ${project}`,
+      ...(pipeline.batch.schedule !== undefined
+        ? [
+            `  curl -s ${node.url}/v1/batch/partitions -H 'Authorization: Bearer ${read}'   # batch layer: fresh/stale days per model`,
+            `  npx tributary batch runs ${project}`,
+          ]
+        : []),
       `  curl -s ${node.url}/metrics | grep tributary_`,
       "Stop with Ctrl-C: intake stops, buffered events land, then it exits.",
       "",

@@ -82,6 +82,22 @@ export async function startNode(
     timeoutMs: pipeline.serve.queryTimeoutMs,
     maxConcurrent: pipeline.serve.maxConcurrentQueries,
   });
+  // The batch engine (its own DuckDB) starts alongside; the lock keeps a CLI backfill off this project.
+  const releaseBatch =
+    options.batch === false
+      ? undefined
+      : acquireBatchLock(join(pipeline.dataDir, "batch.lock"), "tributary up");
+  const batchPromise =
+    options.batch === false
+      ? Promise.resolve(undefined)
+      : BatchEngine.create({ pipeline, catalog: backends.catalog, lake: backends.lake, log }).then(
+          async (engine) => {
+            const interrupted = await engine.recoverInterruptedRuns();
+            if (interrupted > 0)
+              log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
+            return engine;
+          },
+        );
   const appPromise = createHttpServer({
     log,
     bodyLimit: pipeline.server.bodyLimit,
@@ -116,20 +132,8 @@ export async function startNode(
   registerServeRoutes(app, { engine, keys });
 
   // The batch layer: one engine per project (lock), its routes, and the schedule if declared.
-  let batch: BatchEngine | undefined;
-  let releaseBatch: (() => void) | undefined;
-  if (options.batch !== false) {
-    releaseBatch = acquireBatchLock(join(pipeline.dataDir, "batch.lock"), "tributary up");
-    batch = await BatchEngine.create({
-      pipeline,
-      catalog: backends.catalog,
-      lake: backends.lake,
-      log,
-    });
-    const interrupted = await batch.recoverInterruptedRuns();
-    if (interrupted > 0) log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
-    registerBatchRoutes(app, { engine: batch, keys });
-  }
+  const batch = await batchPromise;
+  if (batch) registerBatchRoutes(app, { engine: batch, keys });
 
   const admin = (authorization: string | undefined): void => {
     const secret = bearerSecret(authorization);
