@@ -1,4 +1,4 @@
-// Writes the generated files (JSON Schema, config and error references); `--check` fails when one is stale.
+// Writes the generated files (JSON Schema, config, model properties and error references); `--check` fails when one is stale.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, renderAll } from "./generated-files.js";

@@ -1,8 +1,10 @@
-// Renders the files generated from code: the JSON Schema of tributary.yaml, docs/reference/config.md and errors.md.
+// Renders the files generated from code: the JSON Schema of tributary.yaml, and the config, model properties and error references.
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import prettier from "prettier";
 import { z } from "zod";
+import { modelPropertiesSchema } from "../src/batch/index.js";
 import { configSchema } from "../src/config/index.js";
 import { ERRORS, type ErrorCode } from "../src/errors.js";
 
@@ -13,6 +15,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const GENERATED = {
   schema: "schema/tributary.schema.json",
   config: "docs/reference/config.md",
+  modelProperties: "docs/reference/model-properties.md",
   errors: "docs/reference/errors.md",
 } as const;
 
@@ -26,6 +29,7 @@ export async function renderAll(): Promise<Map<string, string>> {
   const files = new Map<string, string>([
     [GENERATED.schema, JSON.stringify(jsonSchema, null, 2) + "\n"],
     [GENERATED.config, renderConfigDoc(jsonSchema)],
+    [GENERATED.modelProperties, renderModelPropertiesDoc(modelPropertiesJsonSchema())],
     [GENERATED.errors, renderErrorsDoc()],
   ]);
   for (const [path, text] of files) files.set(path, await format(path, text));
@@ -45,7 +49,7 @@ const BANNER = (source: string): string =>
 // JSON Schema
 
 type JsonSchema = {
-  type?: string;
+  type?: string | string[];
   description?: string;
   default?: unknown;
   enum?: unknown[];
@@ -82,18 +86,22 @@ export function configJsonSchema(): JsonSchema {
 const NAMED_PATTERNS: Record<string, string> = {
   "^\\d+(ms|s|m|h|d)$": "duration (`500ms`, `10s`, `10m`, `1h`, `7d`)",
   "^\\d+(B|KiB|MiB|GiB)$": "byte size (`512KiB`, `16MiB`, `1GiB`)",
+  "^[a-z][a-z0-9_]*\\.[a-z][a-z0-9_]*$": "qualified table name `layer.name` (`seed.airports`)",
 };
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 function typeOf(s: JsonSchema): string {
-  if (s.anyOf) return s.anyOf.map(typeOf).join(", or ");
+  // Alternatives that read the same (two object forms) are named once.
+  if (s.anyOf) return [...new Set(s.anyOf.map(typeOf))].join(", or ");
   if (s.enum) return `one of ${s.enum.map((v) => `\`${String(v)}\``).join(", ")}`;
+  if (Array.isArray(s.type)) return `${s.type.slice(0, -1).join(", ")} or ${s.type.at(-1)}`;
   switch (s.type) {
     case "string": {
       if (s.pattern !== undefined) {
         return NAMED_PATTERNS[s.pattern] ?? `string matching \`${s.pattern}\``;
       }
+      if (s.minLength === 1) return "non-empty string";
       return s.minLength !== undefined ? `string of at least ${s.minLength} characters` : "string";
     }
     case "integer":
@@ -143,17 +151,30 @@ interface Entry {
   readonly required: boolean;
   /** Set for the object form of a value that may also be written as a plain string. */
   readonly shorthand?: true;
+  /** Set for the key of a one-key map that is one form of a list item (`{ relationships: … }`). */
+  readonly form?: string;
 }
 
-/** Flattens the schema into documented keys: `server.port`, `streams.<name>.fields.<field>`, `keys[].id`. */
+/**
+ * Flattens the schema into documented keys: `server.port`, `streams.<name>.fields.<field>`,
+ * `keys[].id`, `tests.columns.<column>[].relationships.to`.
+ */
 function entries(
   s: JsonSchema,
   path: string,
   required: boolean,
   out: Entry[],
   shorthand = false,
+  form?: string,
 ): void {
-  if (path !== "") out.push({ path, schema: s, required, ...(shorthand ? { shorthand } : {}) });
+  if (path !== "")
+    out.push({
+      path,
+      schema: s,
+      required,
+      ...(shorthand ? { shorthand } : {}),
+      ...(form !== undefined ? { form } : {}),
+    });
   if (s.properties) {
     for (const [key, child] of Object.entries(s.properties)) {
       const childPath = path === "" ? key : `${path}.${key}`;
@@ -165,13 +186,47 @@ function entries(
     typeof s.additionalProperties === "object"
   ) {
     const value = s.additionalProperties;
-    const placeholder = path.endsWith("fields") ? "<field>" : "<name>";
+    const placeholder = path.endsWith("fields")
+      ? "<field>"
+      : path.endsWith("columns")
+        ? "<column>"
+        : "<name>";
     const objectForm =
       value.anyOf?.find((o) => o.properties) ?? (value.properties ? value : undefined);
     if (objectForm) entries(objectForm, `${path}.${placeholder}`, false, out, objectForm !== value);
+    else if (value.type === "array") entries(value, `${path}.${placeholder}`, false, out);
   } else if (s.type === "array" && s.items?.properties) {
     entries(s.items, `${path}[]`, false, out);
+  } else if (s.type === "array" && s.items?.anyOf) {
+    // Items written in several forms: a plain value form as `path[]`, each one-key map form
+    // under its key.
+    for (const option of s.items.anyOf) {
+      if (!option.properties) out.push({ path: `${path}[]`, schema: option, required: false });
+      for (const [key, child] of Object.entries(option.properties ?? {})) {
+        entries(child, `${path}[].${key}`, false, out, false, key);
+      }
+    }
   }
+}
+
+/** Flattened entries as Markdown sections: heading, description, type, then default or required. */
+function renderEntries(all: readonly Entry[]): string[] {
+  const lines: string[] = [];
+  for (const e of all) {
+    const depth = e.path.split(/\.|\[\]/).length;
+    const heading = depth === 1 ? "##" : "###";
+    lines.push(`${heading} \`${e.path}\``, "");
+    if (e.schema.description) lines.push(e.schema.description, "");
+    const shorthand = e.shorthand ? ", or only its `type` as a string (`delay: integer`)" : "";
+    lines.push(`- Type: ${typeOf(e.schema)}${shorthand}`);
+    const d = defaultOf(e.schema);
+    if (e.form !== undefined) lines.push(`- Written as a list item \`{ ${e.form}: { … } }\``);
+    else if (d !== undefined) lines.push(`- Default: ${d}`);
+    else if (e.required) lines.push("- Required");
+    else if (!e.path.endsWith("]") && !e.path.endsWith(">")) lines.push("- Optional");
+    lines.push("");
+  }
+  return lines;
 }
 
 /** Rules checked after the schema (src/config/load.ts `crossCheck`), written out for readers. */
@@ -181,6 +236,10 @@ const CROSS_CHECKS = [
   "Key ids are unique. A key needs `secret` or `secret_sha256`; when both are given they must match.",
   "`write:<stream>` scopes and `segment_stream` name declared streams; a `segment_stream` has `format: segment`.",
   "A replay's `stream` is declared and its `key` is a key id given with a plain `secret` (the replay sends with it).",
+  "`batch.layers` holds no layer twice. `batch.timezone` is an IANA time zone (`UTC`, `Europe/Paris`).",
+  "`batch.clock` is `wall` or `stream:<name>` of a declared stream; `batch.schedule` parses as a cron expression (5 fields, or 6 with seconds first).",
+  "A seed's `path` names an existing `.csv` (with a header row), `.tsv` or `.parquet` file.",
+  "Models and their properties files are checked when the batch plan compiles (`tributary batch plan`): see [batch.md](batch.md) and [model-properties.md](model-properties.md).",
 ];
 
 /** docs/reference/config.md from the JSON Schema. */
@@ -208,20 +267,66 @@ export function renderConfigDoc(schema: JsonSchema): string {
     "",
     ...CROSS_CHECKS.map((c) => `- ${c}`),
     "",
+    ...renderEntries(all),
   ];
-  for (const e of all) {
-    const depth = e.path.split(/\.|\[\]/).length;
-    const heading = depth === 1 ? "##" : "###";
-    lines.push(`${heading} \`${e.path}\``, "");
-    if (e.schema.description) lines.push(e.schema.description, "");
-    const shorthand = e.shorthand ? ", or only its `type` as a string (`delay: integer`)" : "";
-    lines.push(`- Type: ${typeOf(e.schema)}${shorthand}`);
-    const d = defaultOf(e.schema);
-    if (d !== undefined) lines.push(`- Default: ${d}`);
-    else if (e.required) lines.push("- Required");
-    else if (!e.path.endsWith("]") && !e.path.endsWith(">")) lines.push("- Optional");
-    lines.push("");
-  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/reference/model-properties.md
+
+/** The JSON Schema of a model's properties file (`<name>.yaml`) as written. */
+export function modelPropertiesJsonSchema(): JsonSchema {
+  return z.toJSONSchema(modelPropertiesSchema, { io: "input" }) as JsonSchema;
+}
+
+/** The demo's properties file shown as the example. */
+const MODEL_PROPERTIES_EXAMPLE = "examples/flights/models/t1/flights.yaml";
+
+/** Rules checked when the plan compiles (src/batch/model-spec.ts, compile.ts), written out for readers. */
+const MODEL_CHECKS = [
+  "The file is `<name>.yaml` beside `<name>.sql` in the same layer folder and holds a map. A `.yml` file, or a `.yaml` without its `.sql`, is an error naming the file.",
+  "`unique_key`, `pii` and every tested column name output columns of the model (compared case-insensitively).",
+  "`relationships.to` is a table that a stream, seed or model provides (`raw.<stream>`, `dlq.<stream>`, `seed.<name>`, `<layer>.<model>`), and `field` is one of its columns.",
+  "`materialized: partitioned` (the default) needs a `day` column of type DATE in the SELECT and at least one partitioned input (`raw.<stream>`, `dlq.<stream>` or a partitioned model); otherwise set `materialized: full`.",
+  "`row_count.min` is not above `row_count.max`.",
+];
+
+/** docs/reference/model-properties.md from `modelPropertiesSchema`. */
+export function renderModelPropertiesDoc(schema: JsonSchema): string {
+  const all: Entry[] = [];
+  entries(schema, "", true, all);
+  const example = readFileSync(join(ROOT, MODEL_PROPERTIES_EXAMPLE), "utf8").trimEnd();
+  const lines: string[] = [
+    BANNER("src/batch/model-spec.ts"),
+    "",
+    "# Model properties reference: `<name>.yaml`",
+    "",
+    schema.description ?? "",
+    "",
+    "A batch model is `models/<layer>/<name>.sql` (one SELECT, see [batch.md](batch.md)); its",
+    "properties are an optional `<name>.yaml` beside it. A model without one is partitioned by day,",
+    "with no tests. Every key is listed below with its type, default and meaning. Unknown keys are",
+    "errors (`TRB_BATCH_MODEL_INVALID`): the message names the file, the line and the nearest valid",
+    "key, or the nearest test name.",
+    "",
+    `The demo's \`t1.flights\` (\`${MODEL_PROPERTIES_EXAMPLE}\`):`,
+    "",
+    "```yaml",
+    example,
+    "```",
+    "",
+    "Which rows each data test counts as failures, and when tests run, is in",
+    "[batch.md](batch.md#data-tests). The tests of a model run in this order: the unique key, the",
+    "column tests as written, then `row_count`; a `unique_key` and a `unique` test on the same",
+    "column are one test, checked once.",
+    "",
+    "## Checks beyond the schema",
+    "",
+    ...MODEL_CHECKS.map((c) => `- ${c}`),
+    "",
+    ...renderEntries(all),
+  ];
   return lines.join("\n");
 }
 
@@ -287,19 +392,19 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   TRB_SERVE_SQL_FORBIDDEN:
     "Only one read-only SELECT over catalog tables runs: no DDL, DML, COPY, ATTACH, INSTALL, SET or PRAGMA, no file or system functions. See [sql.md](sql.md).",
   TRB_SERVE_SQL_UNKNOWN_TABLE:
-    "Name tables `layer.name` (`raw.<stream>`, `dlq.<stream>`); the message suggests the nearest known table. `GET /v1/catalog` lists them.",
+    "Name tables `layer.name` (`raw.<stream>`, `dlq.<stream>`, `seed.<name>`, `<layer>.<model>`); the message suggests the nearest known table. `GET /v1/catalog` lists them.",
   TRB_SERVE_SQL_FAILED:
     "DuckDB rejected the query while binding or running it (unknown column, bad cast...); the message is DuckDB's. Fix the SQL.",
   TRB_SERVE_QUERY_TIMEOUT:
-    "The query ran past `serve.query_timeout` and was interrupted. Filter on the partition columns `dt` and `hour`, aggregate, or raise the limit.",
+    "The query ran past `serve.query_timeout` and was interrupted. Filter on the partition columns (`dt` and `hour` of `raw.*` and `dlq.*`, `day` of partitioned models), aggregate, or raise the limit.",
   TRB_SERVE_RESULT_TOO_LARGE:
     "The result has more than `serve.max_rows` rows. Add LIMIT, aggregate, or raise the limit.",
   TRB_SERVE_BUSY:
     "`serve.max_concurrent_queries` are running and as many are queued. Retry after `Retry-After`.",
   TRB_SERVE_UNKNOWN_SNAPSHOT:
-    'Time travel (`?snapshot=` or `"snapshot"` in the body) takes the id of a committed snapshot: see `snapshots` in GET /v1/catalog or `tributary catalog`.',
+    'Time travel (`?snapshot=` or `"snapshot"` in the body) takes the id of a committed snapshot, at most the latest: the `snapshot` of GET /v1/catalog, `tributary catalog`, POST /v1/flush or any query answer.',
   TRB_BATCH_MODEL_INVALID:
-    "The message names the model file and line: a model is one SELECT (no other statement), and its `.yaml` properties follow [config.md](config.md#models). Fix the file and run `tributary batch plan`.",
+    "The message names the model file and line: a model is one SELECT (no other statement, see [batch.md](batch.md#models)), and its `.yaml` properties follow [model-properties.md](model-properties.md). Fix the file and run `tributary batch plan`.",
   TRB_BATCH_UNKNOWN_TABLE:
     "The message names the model, the line and the nearest table that exists. Tables are `raw.<stream>`, `dlq.<stream>`, `seed.<name>` and `<layer>.<model>`; a model may read its own layer and earlier layers.",
   TRB_BATCH_UNKNOWN_COLUMN:
@@ -314,12 +419,10 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
     "The message holds DuckDB's error. Nothing was replaced: the last good partition stays visible. Fix the model and run `tributary batch repair` (or wait for the next scheduled run).",
   TRB_BATCH_TEST_FAILED:
     "The message names the test and how many rows break it. The new files were not committed; fix the data or the model (or the test), then `tributary batch repair`.",
-  TRB_BATCH_BLOCKED:
-    "Fix the upstream model named in the message; its dependents run in the next run or on `tributary batch repair`.",
   TRB_BATCH_BAD_DATE:
     "Pass days as `YYYY-MM-DD` (`--date 2001-01-15`, `--from 2001-01-01 --to 2001-01-31`), with `from` not after `to`.",
   TRB_BATCH_BUSY:
-    "Runs of one process do not overlap. Wait for the running one (`tributary batch runs`, GET /v1/batch/runs), then retry.",
+    "Either a run is in progress in this process (runs do not overlap: wait for it, `GET /v1/batch/runs`, then retry), or another process holds the project's batch lock (the message names it and its pid): while `tributary up` runs the project, start runs with `POST /v1/batch/runs` instead of `tributary batch run|backfill|repair`. See [batch.md](batch.md#the-batch-lock).",
   TRB_BATCH_UNKNOWN_MODEL: "Use a model id `layer.name` as listed by `tributary batch plan`.",
   TRB_SEED_INVALID:
     "A seed is a CSV (with a header row), TSV or Parquet file. The message holds DuckDB's reading error.",
@@ -341,6 +444,8 @@ const STAGE_TITLES: Record<string, string> = {
   LAND: "Land",
   CATALOG: "Catalog",
   SERVE: "Serve (SQL)",
+  BATCH: "Batch",
+  SEED: "Seeds",
   INTERNAL: "Internal",
 };
 

@@ -165,10 +165,6 @@ export const ERRORS = {
     status: 500,
     message: "A data test failed; the partition is marked failed and its dependents wait.",
   },
-  TRB_BATCH_BLOCKED: {
-    status: 500,
-    message: "A model did not run because a model it reads failed.",
-  },
   TRB_BATCH_BAD_DATE: {
     status: 400,
     message: "Dates are YYYY-MM-DD, and `from` is not after `to`.",

@@ -96,6 +96,12 @@ export const metrics = {
     labelNames: ["trigger", "status"],
     registers: [registry],
   }),
+  batchRowsReceived: new Counter({
+    name: "tributary_batch_rows_received_total",
+    help: "Rows batch tasks read from their inputs (the files of the days they built), by model.",
+    labelNames: ["model"],
+    registers: [registry],
+  }),
   batchRows: new Counter({
     name: "tributary_batch_rows_emitted_total",
     help: "Rows committed by batch tasks, by model.",

@@ -22,7 +22,15 @@ import { checkPartitions, readCatalogView, type PartitionCheck } from "./freshne
 import { loadModelSpecs } from "./model-spec.js";
 import { WHOLE_TABLE, type BatchPlan, type CompiledModel } from "./plan.js";
 import { describeSeeds, loadSeeds } from "./seeds.js";
-import { causeOf, describeDays, runTask, testsOf, type Task } from "./task.js";
+import {
+  causeOf,
+  describeDays,
+  modelShape,
+  runTask,
+  testsOf,
+  type DatasetShape,
+  type Task,
+} from "./task.js";
 
 /** Most days one task builds: bounds a task's memory and keeps both cores busy in a backfill. */
 const MAX_CHUNK_DAYS = 31;
@@ -275,13 +283,14 @@ export class BatchEngine {
   /**
    * Runs a request: decides the tasks, runs them (retrying failures with backoff), records the
    * run, its tasks and test results. Resolves with the run when every task has finished, failed
-   * or been blocked; a failed task does not reject the promise (see the run's status).
+   * or been blocked; a failed task does not reject the promise (see the run's status). Resolves
+   * undefined, recording nothing, when every requested partition is fresh already.
    */
   async run(
     request: RunRequest,
     onProgress?: (p: RunProgress) => void,
     plan?: BatchPlan,
-  ): Promise<RunSummary> {
+  ): Promise<RunSummary | undefined> {
     if (this.#running) {
       throw new TributaryError(
         "TRB_BATCH_BUSY",
@@ -300,6 +309,8 @@ export class BatchEngine {
           throw new TributaryError("TRB_BATCH_UNKNOWN_MODEL", `No model ${id}.`);
       }
       const tasks = planTasks(thePlan, checks, request, this.#o.pipeline.batch.concurrency);
+      // Nothing to build is not a run: no record, no progress.
+      if (tasks.length === 0) return undefined;
       const days = [...new Set(tasks.flatMap((t) => t.days))].sort();
       runId = await this.#o.catalog.startRun({ trigger: request.trigger, days });
       this.#running = { runId, total: tasks.length, done: 0, failed: 0, running: [] };
@@ -340,6 +351,7 @@ export class BatchEngine {
       tasks.map((t) => [t.key, "pending"]),
     );
     const why = new Map<string, string>();
+    const schemas = new Map(plan.models.map((m) => [m.id, modelShape(m)] as const));
     const extraTables = [
       ...new Set(
         plan.models.flatMap((m) =>
@@ -385,7 +397,7 @@ export class BatchEngine {
           state.set(t.key, "running");
           running.add(t.key);
           report();
-          void this.#attempt(t, runId, extraTables).then((error) => {
+          void this.#attempt(t, runId, extraTables, schemas).then((error) => {
             running.delete(t.key);
             done++;
             if (error === undefined) state.set(t.key, "ok");
@@ -413,6 +425,7 @@ export class BatchEngine {
     task: Task,
     runId: number,
     extraTables: readonly string[],
+    schemas: ReadonlyMap<string, DatasetShape>,
   ): Promise<string | undefined> {
     const p = this.#o.pipeline;
     const started = Date.now();
@@ -430,6 +443,7 @@ export class BatchEngine {
           compression: p.lake.compression,
           runId,
           extraTables: extraTables.filter((t) => !task.model.inputs.some((i) => i.table === t)),
+          schemas,
         });
         await this.#o.catalog.recordTask({
           runId,
@@ -444,6 +458,7 @@ export class BatchEngine {
           error: null,
         });
         if (outcome.tests.length > 0) await this.#o.catalog.recordTests(outcome.tests);
+        metrics.batchRowsReceived.inc({ model: task.model.id }, outcome.rowsIn);
         metrics.batchRows.inc({ model: task.model.id }, outcome.rowsOut);
         log.debug(
           { rowsIn: outcome.rowsIn, rowsOut: outcome.rowsOut, ms: Date.now() - started },
@@ -535,10 +550,15 @@ export class BatchEngine {
 
   /** Deletes lake files of model datasets that no commit registered (a crash between put and commit). */
   async #removeOrphans(plan: BatchPlan): Promise<void> {
-    const live = await this.#o.catalog.livePaths();
+    // Replaced files stay for time travel: only files no commit registered are orphans.
+    const live = await this.#o.catalog.registeredPaths();
     let removed = 0;
-    for (const m of plan.models) {
-      for (const obj of await this.#o.lake.list(`${m.spec.layer}/${m.spec.name}/`)) {
+    const prefixes = [
+      ...plan.models.map((m) => `${m.spec.layer}/${m.spec.name}/`),
+      ...plan.seeds.map((seed) => `seed/${seed.name}/`),
+    ];
+    for (const prefix of prefixes) {
+      for (const obj of await this.#o.lake.list(prefix)) {
         if (!live.has(obj.key)) {
           await this.#o.lake.delete(obj.key);
           removed++;

@@ -9,7 +9,7 @@ export type {
   RunTrigger,
 } from "./engine.js";
 export { BatchScheduler } from "./scheduler.js";
-export { registerBatchRoutes, planJson } from "./routes.js";
+export { registerBatchRoutes, planJson, runJson, summaryJson, taskJson } from "./routes.js";
 export { acquireBatchLock } from "./lock.js";
 export { compilePlan, formatPlan, engineSetupSql } from "./compile.js";
 export { loadModelSpecs, modelPropertiesSchema } from "./model-spec.js";

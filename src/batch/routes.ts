@@ -1,5 +1,6 @@
 // HTTP endpoints of the batch layer: partitions, runs (start and history), and the compiled plan.
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { BatchRunInfo, BatchTaskInfo, TestResultInfo } from "../backends/contracts/index.js";
 import { TributaryError } from "../errors.js";
 import { allows, bearerSecret, type KeyRing } from "../govern/index.js";
 import { dayRange, parseDay } from "./days.js";
@@ -7,6 +8,9 @@ import type { BatchEngine, RunProgress, RunRequest, RunSummary } from "./engine.
 import type { BatchPlan } from "./plan.js";
 
 const BODY_LIMIT = 16 * 1024;
+const STATUSES = ["fresh", "stale", "failed", "missing"];
+/** Keys a `POST /v1/batch/runs` body may have (a typo must not silently build everything). */
+const RUN_KEYS = new Set(["mode", "date", "from", "to", "models", "force", "wait"]);
 
 /** What the batch routes need. */
 export interface BatchRouteDeps {
@@ -32,7 +36,16 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
     async (req) => {
       const key = reader(req);
       const q = req.query;
+      if (q.from !== undefined) parseDay(q.from, "from");
+      if (q.to !== undefined) parseDay(q.to, "to");
+      if (q.status !== undefined && !STATUSES.includes(q.status))
+        throw new TributaryError(
+          "TRB_HTTP_BAD_REQUEST",
+          `status is one of ${STATUSES.join(", ")}, not \`${q.status}\`.`,
+        );
       const plan = await engine.plan();
+      if (q.model !== undefined && !plan.models.some((m) => m.id === q.model))
+        throw new TributaryError("TRB_BATCH_UNKNOWN_MODEL", `No model ${q.model}.`);
       const checks = await engine.markStale(plan);
       const stored = new Map(
         (await engine.partitionStates()).map((s) => [`${s.model}@${s.day}`, s] as const),
@@ -41,8 +54,8 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
         .filter((c) => allows(key, { kind: "read", dataset: c.model }))
         .filter((c) => q.model === undefined || c.model === q.model)
         .filter((c) => q.status === undefined || c.status === q.status)
-        .filter((c) => q.from === undefined || c.day === "*" || c.day >= parseDay(q.from, "from"))
-        .filter((c) => q.to === undefined || c.day === "*" || c.day <= parseDay(q.to, "to"))
+        .filter((c) => q.from === undefined || c.day === "*" || c.day >= q.from)
+        .filter((c) => q.to === undefined || c.day === "*" || c.day <= q.to)
         .map((c) => {
           const s = stored.get(`${c.model}@${c.day}`);
           return {
@@ -64,7 +77,11 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
   app.get<{ Querystring: { limit?: string } }>("/v1/batch/runs", async (req) => {
     reader(req);
     const limit = Math.min(Math.max(Number(req.query.limit ?? 20) || 20, 1), 500);
-    return { runs: await engine.runs(limit), running: engine.progress ?? null };
+    const progress = engine.progress;
+    return {
+      runs: (await engine.runs(limit)).map(runJson),
+      running: progress && progress.runId > 0 ? progressJson(progress) : null,
+    };
   });
 
   app.get<{ Params: { id: string } }>("/v1/batch/runs/:id", async (req) => {
@@ -72,7 +89,13 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
     const id = Number(req.params.id);
     const detail = Number.isSafeInteger(id) ? await engine.runDetail(id) : undefined;
     if (!detail) throw new TributaryError("TRB_HTTP_NOT_FOUND", `No batch run ${req.params.id}.`);
-    return { ...detail, running: engine.progress?.runId === id ? engine.progress : null };
+    const progress = engine.progress;
+    return {
+      run: runJson(detail.run),
+      tasks: detail.tasks.map(taskJson),
+      tests: detail.tests.map(testJson),
+      running: progress?.runId === id ? progressJson(progress) : null,
+    };
   });
 
   app.get("/v1/batch/plan", async (req) => {
@@ -85,23 +108,75 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
     if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
     keys.authorize(keys.bySecret(secret), { kind: "admin" });
     const body = jsonBody(req.body);
+    const unknown = Object.keys(body).filter((k) => !RUN_KEYS.has(k));
+    if (unknown.length > 0)
+      throw new TributaryError(
+        "TRB_HTTP_BAD_REQUEST",
+        `Unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `\`${k}\``).join(", ")}; a run takes ${[...RUN_KEYS].join(", ")}.`,
+      );
     const started = startRun(engine, body);
     // Answer once the run has an id (or failed to start: busy, bad date, compile error).
     const first = await Promise.race([started.firstProgress, started.done.then(() => undefined)]);
-    if (body.wait === true) {
+    if (body.wait === true || !first) {
       const summary = await started.done;
-      return reply.code(200).send(summary ?? { run: null, message: "nothing to build" });
-    }
-    if (!first) {
-      const summary = await started.done;
-      return reply.code(200).send(summary ?? { run: null, message: "nothing to build" });
+      return reply.code(200).send(summaryJson(summary));
     }
     void started.done.catch(() => undefined);
     return reply
       .code(202)
       .header("location", `/v1/batch/runs/${first.runId}`)
-      .send({ run: { id: first.runId }, progress: first });
+      .send({ run: { id: first.runId }, progress: progressJson(first) });
   });
+}
+
+/** A finished run as the API shows it; `run: null` when there was nothing to build. */
+export function summaryJson(summary: RunSummary | undefined): unknown {
+  if (!summary)
+    return { run: null, tasks: [], message: "nothing to build: every partition is fresh" };
+  return { run: runJson(summary.run), tasks: summary.tasks.map(taskJson) };
+}
+
+/** A run in the API's snake_case (as GET /v1/catalog). */
+export function runJson(r: BatchRunInfo): Record<string, unknown> {
+  return {
+    id: r.id,
+    trigger: r.trigger,
+    status: r.status,
+    started_at: r.startedAt,
+    finished_at: r.finishedAt,
+    days: r.days,
+    error: r.error,
+  };
+}
+
+/** A task of a run in the API's snake_case. */
+export function taskJson(t: BatchTaskInfo): Record<string, unknown> {
+  return {
+    model: t.model,
+    days: t.days,
+    status: t.status,
+    attempts: t.attempts,
+    started_at: t.startedAt,
+    ms: t.ms,
+    rows_in: t.rowsIn,
+    rows_out: t.rowsOut,
+    error: t.error,
+  };
+}
+
+function testJson(t: TestResultInfo): Record<string, unknown> {
+  return {
+    model: t.model,
+    day: t.day,
+    test: t.test,
+    passed: t.passed,
+    failures: t.failures,
+    message: t.message,
+  };
+}
+
+function progressJson(p: RunProgress): Record<string, unknown> {
+  return { run_id: p.runId, total: p.total, done: p.done, failed: p.failed, running: p.running };
 }
 
 /** The request body as a JSON object (bodies arrive as text); empty means `{}`. */

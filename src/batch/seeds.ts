@@ -41,7 +41,7 @@ export interface LoadSeedsArgs {
  * zstd Parquet file, and one catalog commit adds it and removes the old live files, so readers see
  * the old seed or the new one, never neither. Old objects stay in the lake for time travel.
  * A crash before the commit leaves the previous seed live and at most an unregistered object,
- * which the next load overwrites.
+ * which the batch engine's orphan sweep deletes at its next start.
  *
  * Seeds are loaded one after the other on `conn`; the result is sorted by name.
  * Throws TRB_SEED_INVALID (naming the seed, the file and DuckDB's first error line) when a file

@@ -8,6 +8,7 @@ import type {
   FileEntry,
   ObjectStore,
   PartitionState,
+  SchemaColumn,
   StoredFile,
   TestResultInfo,
 } from "../backends/contracts/index.js";
@@ -44,6 +45,23 @@ export interface TaskContext {
   readonly runId: number;
   /** Tables a data test may reference besides the inputs (e.g. `seed.airports`). */
   readonly extraTables: readonly string[];
+  /** Schemas of the plan's models, for inputs not in the catalog yet (never built). */
+  readonly schemas: ReadonlyMap<string, DatasetShape>;
+}
+
+/** Columns and Hive partition columns of a dataset: what a view over its files needs. */
+export interface DatasetShape {
+  readonly columns: readonly SchemaColumn[];
+  readonly partitionColumns: readonly string[];
+}
+
+/** The dataset shape a compiled model is stored with (its `day` column becomes the partition). */
+export function modelShape(m: CompiledModel): DatasetShape {
+  const partitioned = m.spec.materialized === "partitioned";
+  return {
+    columns: m.columns.filter((c) => !partitioned || c.name !== DAY_COLUMN),
+    partitionColumns: partitioned ? [DAY_COLUMN] : [],
+  };
 }
 
 /** The figures of a committed task. */
@@ -89,7 +107,9 @@ export async function runTask(task: Task, ctx: TaskContext): Promise<TaskOutcome
     for (const table of tables) {
       const input = m.inputs.find((i) => i.table === table);
       const dayFilter = partitioned && input?.partitioned === true ? task.days : undefined;
-      rowsIn += await createInputView(conn, ctx, table, snapshot, dayFilter);
+      const rows = await createInputView(conn, ctx, table, snapshot, dayFilter);
+      // Rows read by the model itself (tables only a data test looks up are not input).
+      if (input) rowsIn += rows;
     }
     try {
       await conn.run(`CREATE TABLE __out AS ${m.spec.sql}\n`);
@@ -131,14 +151,12 @@ export async function runTask(task: Task, ctx: TaskContext): Promise<TaskOutcome
       );
     }
     const files = await writeOutput(conn, ctx, m, staging, rowsOut);
-    const columns = m.columns.filter((c) => !partitioned || c.name !== DAY_COLUMN);
     await ctx.catalog.ensureDataset(
       { layer: m.spec.layer, name: m.spec.name },
       {
         kind: "model",
         ...(m.spec.description !== undefined ? { description: m.spec.description } : {}),
-        columns,
-        partitionColumns: partitioned ? [DAY_COLUMN] : [],
+        ...modelShape(m),
       },
     );
     const live = await ctx.catalog.files({ layer: m.spec.layer, name: m.spec.name });
@@ -185,11 +203,12 @@ async function createInputView(
   days: readonly string[] | undefined,
 ): Promise<number> {
   const [layer, name] = table.split(".") as [string, string];
-  const ds = await ctx.catalog.dataset({ layer, name });
+  // A model never built yet reads as empty, with the columns the plan compiled for it.
+  const ds = (await ctx.catalog.dataset({ layer, name })) ?? ctx.schemas.get(table);
   if (!ds) {
     throw new TributaryError(
       "TRB_BATCH_TASK_FAILED",
-      `${table} is not in the catalog yet (no event landed, seed not loaded, or model never built).`,
+      `${table} is not in the catalog yet (no event landed, or seed not loaded).`,
     );
   }
   let files: readonly StoredFile[] = await ctx.catalog.files({ layer, name }, snapshot);

@@ -1,4 +1,5 @@
 // `tributary batch …`: plan, run, backfill, repair, runs and partitions of a project's batch layer.
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { pino } from "pino";
@@ -17,6 +18,9 @@ import {
   parseDay,
   planJson,
   readCatalogView,
+  runJson,
+  summaryJson,
+  taskJson,
   type RunProgress,
   type RunRequest,
   type RunSummary,
@@ -92,12 +96,19 @@ export async function runBatchRuns(
   opts: { limit: number; json?: boolean },
 ): Promise<void> {
   const pipeline = loadPipeline(project);
+  if (!hasCatalog(pipeline.dataDir)) {
+    process.stdout.write(opts.json ? "[]\n" : "No batch runs yet.\n");
+    return;
+  }
   const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
   try {
     const runs = await catalog.runs(opts.limit);
     if (opts.json) {
       const detailed = await Promise.all(
-        runs.map(async (r) => ({ ...r, tasks: await catalog.tasks(r.id) })),
+        runs.map(async (r) => ({
+          ...runJson(r),
+          tasks: (await catalog.tasks(r.id)).map(taskJson),
+        })),
       );
       process.stdout.write(JSON.stringify(detailed, null, 2) + "\n");
       return;
@@ -132,6 +143,12 @@ export async function runBatchPartitions(
 ): Promise<void> {
   const pipeline = loadPipeline(project);
   const plan = await compileOffline(pipeline);
+  if (!hasCatalog(pipeline.dataDir)) {
+    process.stdout.write(
+      opts.json ? "[]\n" : "No partitions: nothing has landed or been built yet.\n",
+    );
+    return;
+  }
   const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
   try {
     const checks = checkPartitions(plan, await readCatalogView(catalog, plan)).filter(
@@ -206,13 +223,17 @@ async function withEngine(project: string, what: string, json: boolean, work: Wo
 
 function print(summary: RunSummary | undefined, json: boolean): void {
   if (!summary) {
-    process.stdout.write(json ? "null\n" : "Nothing to build: every partition is fresh.\n");
+    process.stdout.write(
+      json
+        ? JSON.stringify(summaryJson(undefined), null, 2) + "\n"
+        : "Nothing to build: every partition is fresh.\n",
+    );
     return;
   }
   const { run, tasks } = summary;
   if (run.status !== "succeeded") process.exitCode = 1;
   if (json) {
-    process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+    process.stdout.write(JSON.stringify(summaryJson(summary), null, 2) + "\n");
     return;
   }
   const rows = tasks.map((t) => [
@@ -228,6 +249,11 @@ function print(summary: RunSummary | undefined, json: boolean): void {
     `Batch run ${run.id} (${run.trigger}): ${run.status}, ${tasks.length} tasks\n` +
       table(["model", "days", "status", "took", "rows in", "rows out", "error"], rows),
   );
+}
+
+/** Whether the project has a catalog yet (it is created by the first `tributary up` or batch run). */
+function hasCatalog(dataDir: string): boolean {
+  return existsSync(join(dataDir, "catalog.db"));
 }
 
 function describe(days: readonly string[]): string {

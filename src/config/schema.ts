@@ -274,7 +274,9 @@ const batchSpec = z
       .int()
       .positive()
       .default(2)
-      .describe("Model tasks run at once (DuckDB also uses `threads` per task)."),
+      .describe(
+        "Model tasks run at once. They share the batch engine's `threads` and `memory_limit`; a backfill is cut into 2 × concurrency chunks of days so every core has work.",
+      ),
     threads: z.number().int().positive().default(2).describe("DuckDB threads of the batch engine."),
     memory_limit: byteSize.default("1GiB").describe("Memory the batch engine's DuckDB may use."),
     retries: z
@@ -292,7 +294,7 @@ const seedSpec = z
     path: z
       .string()
       .describe(
-        "CSV or Parquet file, relative to the project folder; `{{file:<package>/<path>}}` resolves a file inside an installed npm package.",
+        "CSV (with a header row), TSV or Parquet file, relative to the project folder; `{{file:<package>/<path>}}` resolves a file inside an installed npm package.",
       ),
     description: z.string().optional().describe("What the table holds, shown in the catalog."),
     owner: z.string().optional().describe("Who answers for the table."),

@@ -329,7 +329,7 @@ export class Lander {
   /** Deletes lake files of this dataset that no commit registered (left by a crash before commit). */
   async #removeOrphans(): Promise<void> {
     const o = this.#o;
-    const live = await o.catalog.livePaths();
+    const live = await o.catalog.registeredPaths();
     const objects = await o.lake.list(datasetPrefix(o.dataset.ref));
     let removed = 0;
     for (const obj of objects) {

@@ -139,7 +139,7 @@ interface TaskRow {
   model: string;
   days: string[];
   status: string;
-  rowsOut: number | null;
+  rows_out: number | null;
   error: string | null;
 }
 
@@ -176,7 +176,8 @@ const rounded = (rows: readonly unknown[][]): unknown[][] => rows.map((r) => r.m
 async function expectedDailyAirport(lakeDir: string): Promise<unknown[][]> {
   const rows = await duckdb(`
     WITH valid AS (
-      SELECT *, row_number() OVER (PARTITION BY flight_id ORDER BY _received_at DESC, _event_id) AS rn
+      SELECT *, row_number() OVER (
+        PARTITION BY CAST(_event_time AS DATE), flight_id ORDER BY _received_at DESC, _event_id) AS rn
       FROM read_parquet(${sqlString(join(lakeDir, "raw", "flights", "**", "*.parquet"))}, hive_partitioning = true)
       WHERE delay IS NOT NULL AND distance > 0 AND origin <> destination
         AND regexp_full_match(origin, '[A-Z0-9]{3}') AND regexp_full_match(destination, '[A-Z0-9]{3}')
@@ -313,7 +314,7 @@ describe("batch layer on the demo models", () => {
           headers: { authorization: `Bearer ${KEYS.reader.secret}` },
         })
       ).json()) as {
-        tasks: { model: string; status: string; rowsOut: number }[];
+        tasks: { model: string; status: string; rows_out: number }[];
         tests: unknown[];
       };
       assert.deepEqual(detail.tasks.map((x) => x.model).sort(), [
@@ -323,7 +324,7 @@ describe("batch layer on the demo models", () => {
         "t1.flights_rejects",
         "t2.flights_enriched",
       ]);
-      assert.equal(detail.tasks.find((x) => x.model === "t1.flights")!.rowsOut, 50);
+      assert.equal(detail.tasks.find((x) => x.model === "t1.flights")!.rows_out, 50);
       assert.ok(detail.tests.length > 0);
     });
 

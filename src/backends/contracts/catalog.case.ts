@@ -165,6 +165,8 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       }
       const live = await c.livePaths();
       for (const x of added) assert.ok(live.has(x.path));
+      const registered = await c.registeredPaths();
+      for (const x of added) assert.ok(registered.has(x.path));
     });
 
     test("a commit whose `from` is not the stored position conflicts and changes nothing", async (t) => {
@@ -296,6 +298,9 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       const live = await c.livePaths();
       assert.ok(live.has(m.path));
       assert.ok(!live.has(a.path) && !live.has(b.path), "replaced files are not live");
+      const registered = await c.registeredPaths();
+      for (const x of [a, b, m])
+        assert.ok(registered.has(x.path), "replaced files stay registered");
       // A snapshot of another dataset in between does not change this dataset's view.
       const other = f.ref("other");
       await c.ensureDataset(other, def(COLUMNS));

@@ -207,8 +207,14 @@ export interface CatalogStore extends BatchRecords {
   commit(commit: Commit): Promise<SnapshotInfo>;
   /** Live files of a dataset at a snapshot (default: the latest). */
   files(ref: DatasetRef, snapshot?: number): Promise<StoredFile[]>;
-  /** Every live path of every dataset (used to find orphans). */
+  /** Every live path of every dataset. */
   livePaths(): Promise<Set<string>>;
+  /**
+   * Every path any commit registered, live or since replaced. Replaced files stay in the lake for
+   * time travel; a file under a dataset's prefix that is not here is an orphan (a crash between
+   * putting it and committing it) and may be deleted.
+   */
+  registeredPaths(): Promise<Set<string>>;
   /** The stored position of a consumer (0 when none). */
   position(consumer: string, stream: string, partition: number): Promise<number>;
   latestSnapshot(): Promise<number>;

@@ -317,6 +317,10 @@ export class SqliteCatalog implements CatalogStore {
     return new Set(rows);
   }
 
+  async registeredPaths(): Promise<Set<string>> {
+    return new Set(this.#db.prepare("SELECT path FROM files").pluck().all() as string[]);
+  }
+
   async position(consumer: string, stream: string, partition: number): Promise<number> {
     const row = this.#db
       .prepare("SELECT position FROM positions WHERE consumer = ? AND stream = ? AND part = ?")

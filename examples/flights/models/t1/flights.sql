@@ -1,5 +1,6 @@
--- Typed flights, one row per flight_id. A retried or re-sent event is kept once: the latest
--- receipt wins. Rows that fail the checks below go to t1.flights_rejects instead, with the reason.
+-- Typed flights, one row per flight_id and day. A retried or re-sent event is kept once: the
+-- latest receipt wins (within the day, as every partitioned model only reads its own day).
+-- Rows that fail the checks below go to t1.flights_rejects instead, with the reason.
 SELECT
   event_day(_event_time) AS day,
   flight_id,
@@ -15,4 +16,6 @@ WHERE delay IS NOT NULL
   AND regexp_full_match(origin, '[A-Z0-9]{3}')
   AND regexp_full_match(destination, '[A-Z0-9]{3}')
   AND origin <> destination
-QUALIFY row_number() OVER (PARTITION BY flight_id ORDER BY _received_at DESC, _event_id) = 1
+QUALIFY row_number() OVER (
+  PARTITION BY event_day(_event_time), flight_id ORDER BY _received_at DESC, _event_id
+) = 1
