@@ -5,11 +5,13 @@
 // Environment: BENCH_SECONDS (seconds per load phase, default 10), BENCH_EVENTS (stream_to_lake
 // events, default 1000000), BENCH_PIN=0 (no CPU pinning), BENCH_PROFILE=1 (--cpu-prof the Tributary
 // server into BENCH_PROFILE_DIR), BENCH_BASELINE_STORE=file (fdatasync'd file instead of SQLite),
-// BENCH_TSX=1 (run the child processes from source under tsx). See BENCHMARKS.md.
+// BENCH_TSX=1 (run the child processes from source under tsx), BENCH_REPEAT (lake_to_mart runs of each
+// side, default 3). See BENCHMARKS.md.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { format, resolveConfig } from "prettier";
 import { httpToStream } from "./cases/http_to_stream/index.js";
+import { lakeToMart } from "./cases/lake_to_mart/index.js";
 import { streamToLake } from "./cases/stream_to_lake/index.js";
 import {
   ROOT,
@@ -24,7 +26,7 @@ import {
   type CaseResult,
 } from "./harness.js";
 
-const CASES: readonly BenchCase[] = [httpToStream, streamToLake];
+const CASES: readonly BenchCase[] = [httpToStream, streamToLake, lakeToMart];
 const BENCHMARKS_MD = join(ROOT, "BENCHMARKS.md");
 const START = "<!-- bench:results:start (written by `npm run bench`; edit outside this block) -->";
 const END = "<!-- bench:results:end -->";

@@ -104,6 +104,24 @@ describe("BatchEngine", () => {
     assert.deepEqual(await catalog.files({ layer: "t1", name: "codes" }), []);
   });
 
+  test("a partitioned model writing a day it was not asked for fails before anything is stored", async () => {
+    const dir = project();
+    // An aggregate without GROUP BY returns a row even for a day without events.
+    writeFileSync(
+      join(dir, "models", "t1", "wrong_day.sql"),
+      "SELECT DATE '2001-01-05' AS day, count(*) AS events FROM raw.events",
+    );
+    const { engine, catalog, pipeline } = await open(dir);
+    const summary = await engine.run({ trigger: "manual", days: ["2001-01-01"], onlyStale: false });
+    const task = summary?.tasks.find((t) => t.model === "t1.wrong_day");
+    assert.equal(task?.status, "failed");
+    assert.equal(task?.attempts, 1, "a deterministic failure is not retried");
+    assert.match(task?.error ?? "", /1 rows for day 2001-01-05 while building 2001-01-01/);
+    assert.deepEqual(await catalog.files({ layer: "t1", name: "wrong_day" }), []);
+    const lake = new LocalObjectStore(pipeline.lakeDir);
+    assert.deepEqual(await lake.list("t1/wrong_day/"), [], "nothing reached the lake");
+  });
+
   test("a second run while one is in progress is refused; nothing to build records no run", async () => {
     const { engine, catalog } = await open(project());
     const first = engine.run({ trigger: "manual", days: [], onlyStale: false });
@@ -122,7 +140,8 @@ describe("BatchEngine", () => {
     const scheduler = new BatchScheduler(engine, "* * * * * *", "UTC", log);
     try {
       let runs = await catalog.runs(10);
-      for (let waited = 0; runs.length === 0 && waited < 10_000; waited += 100) {
+      const finished = (): boolean => runs.length > 0 && runs[0]!.status !== "running";
+      for (let waited = 0; !finished() && waited < 10_000; waited += 100) {
         await new Promise((r) => setTimeout(r, 100));
         runs = await catalog.runs(10);
       }

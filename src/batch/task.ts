@@ -116,25 +116,12 @@ export async function runTask(task: Task, ctx: TaskContext): Promise<TaskOutcome
     } catch (e) {
       throw new TributaryError("TRB_BATCH_TASK_FAILED", `${m.id}: ${firstLine(e)}`, { cause: e });
     }
-    const rowsByDay = new Map<string, number>();
-    if (partitioned) {
-      const rows = await conn.runAndReadAll(
-        `SELECT strftime(${DAY_COLUMN}, '%Y-%m-%d') AS d, count(*)::BIGINT AS n FROM __out GROUP BY ALL`,
-      );
-      for (const [d, n] of rows.getRows() as [string | null, bigint][]) {
-        if (d === null || !task.days.includes(d)) {
-          throw new TributaryError(
-            "TRB_BATCH_DAY_OUT_OF_RANGE",
-            `${m.id} produced ${n} rows for day ${d ?? "NULL"} while building ${describeDays(task.days)}; a partitioned model's day must come from the rows of that day.`,
-          );
-        }
-        rowsByDay.set(d, Number(n));
-      }
-    } else {
-      const rows = await conn.runAndReadAll(`SELECT count(*)::BIGINT FROM __out`);
-      rowsByDay.set(WHOLE_TABLE, Number((rows.getRows()[0]![0] as bigint) ?? 0n));
-    }
-    const rowsOut = [...rowsByDay.values()].reduce((a, b) => a + b, 0);
+    // A count of the materialized table reads no data; rows per day come from the written files.
+    const total = Number(
+      ((
+        await conn.runAndReadAll("SELECT count(*)::BIGINT FROM __out")
+      ).getRows()[0]![0] as bigint) ?? 0n,
+    );
     const results = await runDataTests(conn, m.spec.tests, "__out", {
       partitioned,
       days: task.days,
@@ -150,7 +137,22 @@ export async function runTask(task: Task, ctx: TaskContext): Promise<TaskOutcome
           .join("; ")}`,
       );
     }
-    const files = await writeOutput(conn, ctx, m, staging, rowsOut);
+    const files = await writeOutput(conn, ctx, m, staging, total, (day, rows) => {
+      if (!task.days.includes(day)) {
+        throw new TributaryError(
+          "TRB_BATCH_DAY_OUT_OF_RANGE",
+          `${m.id} produced ${rows} rows for day ${day} while building ${describeDays(task.days)}; a partitioned model's day must come from the rows of that day.`,
+        );
+      }
+    });
+    const rowsByDay = new Map<string, number>();
+    if (partitioned) {
+      for (const f of files) {
+        const day = f.partition[DAY_COLUMN]!;
+        rowsByDay.set(day, (rowsByDay.get(day) ?? 0) + f.rows);
+      }
+    } else rowsByDay.set(WHOLE_TABLE, total);
+    const rowsOut = total;
     await ctx.catalog.ensureDataset(
       { layer: m.spec.layer, name: m.spec.name },
       {
@@ -252,6 +254,7 @@ async function writeOutput(
   m: CompiledModel,
   staging: string,
   rows: number,
+  checkDay: (day: string, rows: number) => void,
 ): Promise<FileEntry[]> {
   if (rows === 0) return [];
   await mkdir(staging, { recursive: true });
@@ -270,17 +273,21 @@ async function writeOutput(
   const rowsOf = new Map(
     (counts.getRows() as [string, bigint][]).map(([f, n]) => [f, Number(n)] as const),
   );
-  return mapLimit(written, PUT_CONCURRENCY, async (localPath): Promise<FileEntry> => {
+  const staged = written.map((localPath) => {
     const relative = localPath.slice(staging.length).replace(/^\/+/, "");
     const partition: Record<string, string> = {};
     for (const seg of relative.split("/").slice(0, -1)) {
       const eq = seg.indexOf("=");
       if (eq > 0) partition[seg.slice(0, eq)] = seg.slice(eq + 1);
     }
-    const key = `${m.spec.layer}/${m.spec.name}/${relative}`;
-    const rowCount = rowsOf.get(localPath) ?? 0;
-    const { bytes } = await ctx.lake.putFile(key, localPath);
-    return { path: key, partition, rows: rowCount, bytes, minTime: null, maxTime: null };
+    return { localPath, relative, partition, rows: rowsOf.get(localPath) ?? 0 };
+  });
+  // Check every day before anything reaches the lake (a NULL day is written as `day=NULL`).
+  if (partitioned) for (const f of staged) checkDay(f.partition[DAY_COLUMN] ?? "NULL", f.rows);
+  return mapLimit(staged, PUT_CONCURRENCY, async (f): Promise<FileEntry> => {
+    const key = `${m.spec.layer}/${m.spec.name}/${f.relative}`;
+    const { bytes } = await ctx.lake.putFile(key, f.localPath);
+    return { path: key, partition: f.partition, rows: f.rows, bytes, minTime: null, maxTime: null };
   });
 }
 

@@ -11,7 +11,7 @@ SET TimeZone = 'UTC';
 CREATE TEMP VIEW raw_flights AS
 SELECT * FROM read_parquet('{{raw}}', hive_partitioning = true);
 
--- t1.flights: valid rows, one per flight_id (the latest receipt wins).
+-- t1.flights: valid rows, one per flight_id and day (the latest receipt wins).
 CREATE TEMP TABLE flights AS
 SELECT
   CAST(_event_time AS DATE) AS day,
@@ -28,7 +28,9 @@ WHERE delay IS NOT NULL
   AND regexp_full_match(origin, '[A-Z0-9]{3}')
   AND regexp_full_match(destination, '[A-Z0-9]{3}')
   AND origin <> destination
-QUALIFY row_number() OVER (PARTITION BY flight_id ORDER BY _received_at DESC, _event_id) = 1;
+QUALIFY row_number() OVER (
+  PARTITION BY CAST(_event_time AS DATE), flight_id ORDER BY _received_at DESC, _event_id
+) = 1;
 
 COPY flights TO '{{out}}/t1/flights' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day));
 

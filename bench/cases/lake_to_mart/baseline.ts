@@ -1,7 +1,8 @@
 // Baseline of lake_to_mart: runs the hand-written DuckDB script baseline.sql over the raw files, timing each statement.
 import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { ROOT } from "../../harness.js";
 
 /** Where the script reads and writes, and the engine settings it states (as Tributary's batch engine has them). */
 export interface BaselineInput {
@@ -24,7 +25,7 @@ export interface BaselineRun {
   readonly steps: readonly { readonly statement: string; readonly seconds: number }[];
 }
 
-const SCRIPT = join(import.meta.dirname, "baseline.sql");
+const SCRIPT = join(ROOT, "bench", "cases", "lake_to_mart", "baseline.sql");
 
 /** The statements of baseline.sql with its placeholders filled in (comment lines dropped). */
 export function baselineStatements(input: BaselineInput, tempDirectory: string): string[] {
@@ -61,6 +62,11 @@ export async function runBaseline(input: BaselineInput): Promise<BaselineRun> {
   const temp = join(input.out, ".tmp");
   mkdirSync(temp, { recursive: true });
   const statements = baselineStatements(input, temp);
+  // DuckDB's COPY … PARTITION_BY creates its target folder but not the parents (`mkdir -p` before the script).
+  for (const sql of statements) {
+    const to = /^COPY\b[\s\S]*\bTO '([^']+)'/i.exec(sql);
+    if (to) mkdirSync(dirname(to[1]!), { recursive: true });
+  }
   const db = await DuckDBInstance.create(":memory:");
   const conn = await db.connect();
   try {
@@ -70,10 +76,7 @@ export async function runBaseline(input: BaselineInput): Promise<BaselineRun> {
     for (const sql of statements) {
       const t = performance.now();
       await conn.run(sql);
-      steps.push({
-        statement: sql.split("\n")[0]!.slice(0, 80),
-        seconds: (performance.now() - t) / 1000,
-      });
+      steps.push({ statement: label(sql, input.out), seconds: (performance.now() - t) / 1000 });
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpu0);
@@ -82,4 +85,11 @@ export async function runBaseline(input: BaselineInput): Promise<BaselineRun> {
     conn.closeSync();
     db.closeSync();
   }
+}
+
+/** A statement's short name: `COPY → t1/flights` or its first line. */
+function label(sql: string, out: string): string {
+  const to = /\)?\s*TO '([^']+)'/.exec(sql);
+  if (/^COPY\b/i.test(sql) && to) return `COPY → ${to[1]!.slice(out.length + 1)}`;
+  return sql.split("\n")[0]!.slice(0, 60);
 }

@@ -47,7 +47,8 @@ export async function buildRawLake(dir: string, columns: readonly string[]): Pro
       _extra: "CAST(NULL AS JSON)",
     } as Record<string, string>;
     const missing = columns.filter((c) => select[c] === undefined);
-    if (missing.length > 0) throw new Error(`raw.flights has columns ${missing.join(", ")} the bench does not fill`);
+    if (missing.length > 0)
+      throw new Error(`raw.flights has columns ${missing.join(", ")} the bench does not fill`);
     await conn.run(`COPY (
         SELECT ${columns.map((c) => `${select[c]} AS "${c}"`).join(", ")},
                strftime(date, '%Y-%m-%d') AS dt, strftime(date, '%H') AS hour

@@ -41,9 +41,7 @@ export async function summarize(files: readonly string[]): Promise<TableSummary>
       .sort((a, b) => (a.name < b.name ? -1 : 1));
     const names = new Set(columns.map((c) => c.name));
     const hashed = columns.map((c) =>
-      /^(DOUBLE|FLOAT|REAL)$/.test(c.type)
-        ? `round(${quoteIdent(c.name)}, 9)`
-        : quoteIdent(c.name),
+      /^(DOUBLE|FLOAT|REAL)$/.test(c.type) ? `round(${quoteIdent(c.name)}, 9)` : quoteIdent(c.name),
     );
     const mart = names.has("flights") && names.has("total_distance");
     const r = await conn.runAndReadAll(

@@ -16,6 +16,4 @@ WHERE delay IS NOT NULL
   AND regexp_full_match(origin, '[A-Z0-9]{3}')
   AND regexp_full_match(destination, '[A-Z0-9]{3}')
   AND origin <> destination
-QUALIFY row_number() OVER (
-  PARTITION BY event_day(_event_time), flight_id ORDER BY _received_at DESC, _event_id
-) = 1
+QUALIFY row_number() OVER (PARTITION BY day, flight_id ORDER BY _received_at DESC, _event_id) = 1
