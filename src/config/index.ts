@@ -26,4 +26,6 @@ export type {
   ReplayConfig,
   SeedConfig,
   StreamConfig,
+  ViewConfig,
+  ViewFilterConfig,
 } from "./schema.js";

@@ -273,6 +273,69 @@ describe("parseConfigText", () => {
 });
 
 describe("nearest", () => {
+  test("views: fields, measures and filters are checked against the stream", () => {
+    const view = (...lines: string[]): string =>
+      yaml(
+        "streams:",
+        "  flights:",
+        "    time_field: date",
+        "    fields: { date: timestamp, delay: integer, origin: string, price: number, tags: json }",
+        "views:",
+        "  departures:",
+        "    stream: flights",
+        ...lines,
+      );
+    const ok = parseConfigText(
+      view(
+        "    dimensions: [origin]",
+        "    measures: { n: count, d: avg(delay), p: p95(delay), o: count_distinct(origin) }",
+        "    filters: [{ field: delay, op: '>=', value: 0 }, { field: origin, op: in, value: [SFO] }]",
+      ),
+      FILE,
+      {},
+    );
+    assert.equal(ok.views.departures?.grain, "minute");
+    assert.equal(ok.views.departures?.allowed_lateness, "5m");
+    const bad = (lines: string[], what: RegExp, line: number): void => {
+      const f = failure(view(...lines));
+      assert.match(f.message, what);
+      assert.equal(f.line, line);
+    };
+    bad(
+      ["    dimensions: [orign]", "    measures: { n: count }"],
+      /`orign` is not a declared field \(did you mean `origin`\?\)/,
+      8,
+    );
+    bad(["    measures:", "      d: avg(origin)"], /avg needs a numeric/, 9);
+    bad(["    measures:", "      d: median(delay)"], /use count, sum\(f\)/, 9);
+    bad(
+      ["    measures:", "      d: count_distinct(price)"],
+      /count_distinct counts string, integer or boolean/,
+      9,
+    );
+    bad(["    measures:", "      d: sum"], /sum needs a field/, 9);
+    bad(
+      ["    measures: { n: count }", "    filters:", "      - { field: delay, op: in, value: 3 }"],
+      /`in` takes a list/,
+      10,
+    );
+    bad(
+      ["    measures: { n: count }", "    time_field: delay"],
+      /the time field must have type `timestamp`/,
+      9,
+    );
+    const stream = failure(
+      yaml(
+        "streams: { flights: {} }",
+        "views:",
+        "  v:",
+        "    stream: flight",
+        "    measures: { n: count }",
+      ),
+    );
+    assert.match(stream.message, /unknown stream `flight` \(did you mean `flights`\?\)/);
+  });
+
   test("suggests the closest candidate within a typo's distance", () => {
     assert.equal(nearest("time_feild", ["id_field", "time_field", "fields"]), "time_field");
     assert.equal(nearest("Fields", ["fields", "format"]), "fields");

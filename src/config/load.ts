@@ -301,6 +301,85 @@ function crossCheck(
     if (path !== undefined && !/\.(csv|tsv|parquet)$/i.test(path))
       fail(["seeds", name, "path"], "a seed is a .csv, .tsv or .parquet file");
   }
+  for (const [name, v] of Object.entries(config.views)) {
+    const at = (...rest: PropertyKey[]): PropertyKey[] => ["views", name, ...rest];
+    const stream = config.streams[v.stream];
+    if (!stream) {
+      fail(at("stream"), `unknown stream \`${v.stream}\``, streams);
+      continue;
+    }
+    const types = new Map<string, string>(
+      Object.entries(stream.fields).map(([f, spec]) => [
+        f,
+        typeof spec === "string" ? spec : spec.type,
+      ]),
+    );
+    const fields = [...types.keys()];
+    if (v.time_field !== undefined) {
+      if (!types.has(v.time_field))
+        fail(at("time_field"), `\`${v.time_field}\` is not a declared field`, fields);
+      else if (types.get(v.time_field) !== "timestamp")
+        fail(at("time_field"), "the time field must have type `timestamp`");
+    }
+    v.dimensions.forEach((d, j) => {
+      if (!types.has(d)) fail(at("dimensions", j), `\`${d}\` is not a declared field`, fields);
+      else if (!["string", "integer", "boolean"].includes(types.get(d)!))
+        fail(at("dimensions", j), "a dimension is a string, integer or boolean field");
+    });
+    for (const [measure, text] of Object.entries(v.measures)) {
+      const m =
+        /^\s*(count|sum|min|max|avg|count_distinct|p(\d{1,2}(?:\.\d+)?))\s*(?:\(\s*([a-z][a-z0-9_]*)?\s*\))?\s*$/.exec(
+          text,
+        );
+      if (!m) {
+        fail(
+          at("measures", measure),
+          "use count, sum(f), min(f), max(f), avg(f), count_distinct(f) or a quantile such as p95(f)",
+        );
+        continue;
+      }
+      const [, kind, pct, field] = m;
+      if (kind === "count") {
+        if (field !== undefined && !types.has(field))
+          fail(at("measures", measure), `\`${field}\` is not a declared field`, fields);
+        continue;
+      }
+      if (pct !== undefined && !(Number(pct) > 0 && Number(pct) < 100))
+        fail(at("measures", measure), "a quantile is p1..p99 (e.g. p50, p95, p99.9)");
+      if (field === undefined) {
+        fail(
+          at("measures", measure),
+          `${kind} needs a field, e.g. ${kind}(${fields[0] ?? "field"})`,
+        );
+        continue;
+      }
+      if (!types.has(field)) {
+        fail(at("measures", measure), `\`${field}\` is not a declared field`, fields);
+        continue;
+      }
+      const type = types.get(field)!;
+      if (kind === "count_distinct") {
+        if (!["string", "integer", "boolean"].includes(type))
+          fail(at("measures", measure), "count_distinct counts string, integer or boolean fields");
+      } else if (!["integer", "number"].includes(type)) {
+        fail(at("measures", measure), `${kind} needs a numeric (integer or number) field`);
+      }
+    }
+    v.filters.forEach((f, j) => {
+      if (!types.has(f.field))
+        fail(at("filters", j, "field"), `\`${f.field}\` is not a declared field`, fields);
+      const list = f.op === "in" || f.op === "not_in";
+      const none = f.op === "is_null" || f.op === "not_null";
+      if (none && f.value !== undefined)
+        fail(at("filters", j, "value"), `\`${f.op}\` takes no value`);
+      if (!none && f.value === undefined) fail(at("filters", j), `\`${f.op}\` needs a value`);
+      if (!none && f.value !== undefined && list !== Array.isArray(f.value))
+        fail(
+          at("filters", j, "value"),
+          list ? `\`${f.op}\` takes a list` : `\`${f.op}\` takes one value`,
+        );
+    });
+  }
   config.replay.forEach((r, i) => {
     if (!streams.includes(r.stream)) fail(["replay", i, "stream"], "unknown stream", streams);
     const key = config.keys.find((k) => k.id === r.key);

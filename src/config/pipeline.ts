@@ -8,6 +8,7 @@ import {
   type FieldType,
   type PipelineConfig,
   type ReplayConfig,
+  type ViewConfig,
 } from "./schema.js";
 
 /** A typed column of a dataset. */
@@ -77,6 +78,8 @@ export interface Pipeline {
   readonly batch: BatchPlanConfig;
   /** Seeds by name (`seed.<name>`). */
   readonly seeds: ReadonlyMap<string, SeedPlan>;
+  /** Lambda views as declared (validated); `src/views/` compiles each into a ViewNode. */
+  readonly views: ReadonlyMap<string, ViewConfig>;
 }
 
 /** Where `today` comes from for scheduled batch runs. */
@@ -208,6 +211,7 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
       retries: config.batch.retries,
       retryBackoffMs: parseDuration(config.batch.retry_backoff),
     }),
+    views: new Map(Object.entries(config.views).map(([name, v]) => [name, Object.freeze(v)])),
     seeds: new Map(
       Object.entries(config.seeds).map(([name, seed]) => [
         name,

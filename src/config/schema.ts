@@ -301,6 +301,71 @@ const seedSpec = z
   })
   .describe("A small static reference table, loaded as `seed.<name>` when its file changes.");
 
+const filterSpec = z
+  .strictObject({
+    field: z.string().describe("Field of the source the condition reads."),
+    op: z
+      .enum(["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null"])
+      .describe("Comparison. `in`/`not_in` take a list; `is_null`/`not_null` take no value."),
+    value: z
+      .union([
+        z.string(),
+        z.number(),
+        z.boolean(),
+        z.array(z.union([z.string(), z.number(), z.boolean()])),
+      ])
+      .optional()
+      .describe("Value (or list of values for `in`/`not_in`) compared with the field."),
+  })
+  .describe(
+    "A condition on a field. Filters are structured (not SQL) so both layers apply exactly the same one.",
+  );
+
+const viewSpec = z
+  .strictObject({
+    description: z
+      .string()
+      .optional()
+      .describe("What the view shows, for the catalog and console."),
+    stream: z
+      .string()
+      .describe(
+        "Stream the view aggregates: the speed layer reads it live, the batch layer from `raw.<stream>`.",
+      ),
+    time_field: z
+      .string()
+      .optional()
+      .describe(
+        "Timestamp field that places an event in a time bucket (default: the stream's event time).",
+      ),
+    grain: z
+      .enum(["minute", "hour", "day"])
+      .default("minute")
+      .describe("Finest time bucket stored; queries roll up to coarser grains by merging states."),
+    dimensions: z
+      .array(z.string())
+      .default([])
+      .describe("Fields the view groups by (each becomes a filterable query parameter)."),
+    measures: z
+      .record(z.string().regex(NAME, "a lower_snake_case measure name"), z.string())
+      .refine((m) => Object.keys(m).length > 0, "declare at least one measure")
+      .describe(
+        "Measures by name: `count`, `sum(f)`, `min(f)`, `max(f)`, `avg(f)`, `count_distinct(f)` (≤ 2 % error) or a quantile `p50(f)`, `p95(f)`, `p99(f)` (≤ 1 % rank error).",
+      ),
+    filters: z
+      .array(filterSpec)
+      .default([])
+      .describe("Conditions an event must meet to count (all of them)."),
+    allowed_lateness: duration
+      .default("5m")
+      .describe(
+        "How far behind the newest event time an event may arrive and still be counted by the speed layer; later ones are counted as `late` and reach the view through the batch layer.",
+      ),
+  })
+  .describe(
+    "A lambda view: declared once, computed by the batch and the speed layer, served as one answer.",
+  );
+
 /** The whole of tributary.yaml. */
 export const configSchema = z
   .strictObject({
@@ -322,6 +387,10 @@ export const configSchema = z
       .record(z.string().regex(NAME, "a lower_snake_case seed name"), seedSpec)
       .default({})
       .describe("Reference tables by name; each becomes `seed.<name>`."),
+    views: z
+      .record(z.string().regex(NAME, "a lower_snake_case view name"), viewSpec)
+      .default({})
+      .describe("Lambda views by name; each is served at `GET /v1/views/<name>`."),
   })
   .describe("A Tributary pipeline (tributary.yaml).");
 
@@ -333,6 +402,8 @@ export type ReplayConfig = z.output<typeof replaySpec>;
 export type FieldSpec = z.output<typeof fieldSpec>;
 export type BatchConfig = z.output<typeof batchSpec>;
 export type SeedConfig = z.output<typeof seedSpec>;
+export type ViewConfig = z.output<typeof viewSpec>;
+export type ViewFilterConfig = z.output<typeof filterSpec>;
 
 /** Milliseconds of a duration string. */
 export function parseDuration(text: string): number {
