@@ -324,6 +324,15 @@ describe("nearest", () => {
       /the time field must have type `timestamp`/,
       9,
     );
+    bad(
+      [
+        "    measures: { n: count }",
+        "    filters:",
+        "      - { field: delay, op: '>', value: '5' }",
+      ],
+      /`delay` is integer: compare it with number values/,
+      10,
+    );
     const stream = failure(
       yaml(
         "streams: { flights: {} }",

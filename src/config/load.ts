@@ -368,6 +368,24 @@ function crossCheck(
     v.filters.forEach((f, j) => {
       if (!types.has(f.field))
         fail(at("filters", j, "field"), `\`${f.field}\` is not a declared field`, fields);
+      const type = types.get(f.field)!;
+      const want = (
+        { integer: "number", number: "number", string: "string", boolean: "boolean" } as Record<
+          string,
+          string
+        >
+      )[type];
+      if (want === undefined)
+        fail(
+          at("filters", j, "field"),
+          "filters compare string, integer, number or boolean fields",
+        );
+      const values = f.value === undefined ? [] : Array.isArray(f.value) ? f.value : [f.value];
+      if (values.some((x) => typeof x !== want))
+        fail(
+          at("filters", j, "value"),
+          `\`${f.field}\` is ${type}: compare it with ${want} values`,
+        );
       const list = f.op === "in" || f.op === "not_in";
       const none = f.op === "is_null" || f.op === "not_null";
       if (none && f.value !== undefined)
