@@ -22,6 +22,8 @@ async function main(): Promise<void> {
     replay: false,
     log,
     land: options.land !== false,
+    // Collect alone runs no batch engine either; the full process runs every stage.
+    batch: options.land !== false,
   });
   const hello: ServerHello = { url: node.url, pid: process.pid };
   process.stdout.write(JSON.stringify(hello) + "\n");
