@@ -96,6 +96,36 @@ export const metrics = {
     labelNames: ["trigger", "status"],
     registers: [registry],
   }),
+  speedReceived: new Counter({
+    name: "tributary_speed_events_received_total",
+    help: "Events the speed layer read from a view's stream.",
+    labelNames: ["view"],
+    registers: [registry],
+  }),
+  speedEmitted: new Counter({
+    name: "tributary_speed_events_emitted_total",
+    help: "Events folded into a view's windows (read minus filtered out and late).",
+    labelNames: ["view"],
+    registers: [registry],
+  }),
+  speedLate: new Counter({
+    name: "tributary_speed_events_late_total",
+    help: "Events behind the view's watermark: left to the batch layer, which counts them once it covers their day.",
+    labelNames: ["view"],
+    registers: [registry],
+  }),
+  speedErrors: new Counter({
+    name: "tributary_speed_errors_total",
+    help: "Failed speed layer steps (read, checkpoint); the step is retried with backoff.",
+    labelNames: ["view"],
+    registers: [registry],
+  }),
+  speedBuckets: new Gauge({
+    name: "tributary_speed_buckets",
+    help: "Window buckets a view's speed layer holds in memory.",
+    labelNames: ["view"],
+    registers: [registry],
+  }),
   batchRowsReceived: new Counter({
     name: "tributary_batch_rows_received_total",
     help: "Rows batch tasks read from their inputs (the files of the days they built), by model.",

@@ -1,6 +1,7 @@
 // A lambda view compiled from its declaration: one ViewNode, from which the batch SQL and the speed aggregator derive.
 import type { FieldType, Pipeline, ViewConfig, ViewFilterConfig } from "../config/index.js";
 import { parseDuration, sha256Hex } from "../config/index.js";
+import { parseMeasure } from "./measures.js";
 
 /** Time grains a view stores and a query may roll up to. */
 export type Grain = "minute" | "hour" | "day";
@@ -48,18 +49,10 @@ export interface ViewNode {
   readonly hash: string;
 }
 
-const MEASURE =
-  /^\s*(count|sum|min|max|avg|count_distinct|p(\d{1,2}(?:\.\d+)?))\s*(?:\(\s*([a-z][a-z0-9_]*)?\s*\))?\s*$/;
-
 /** Parses a measure declaration (validated by the config loader, so a mismatch is a bug). */
 export function parseViewMeasure(name: string, text: string): ViewMeasure {
-  const m = MEASURE.exec(text);
-  if (!m) throw new Error(`measure ${name}: cannot parse \`${text}\``);
-  const [, word, pct, field] = m;
-  // p99.9 → 0.999 exactly (99.9 / 100 is 0.9990000000000001 in binary floating point).
-  if (pct !== undefined)
-    return { name, kind: "quantile", field, q: Number((Number(pct) / 100).toPrecision(12)) };
-  return { name, kind: word as ViewMeasure["kind"], field, q: undefined };
+  const spec = parseMeasure(text, name);
+  return { name, kind: spec.kind, field: spec.field, q: spec.q };
 }
 
 /**

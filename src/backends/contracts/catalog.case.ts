@@ -716,6 +716,39 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
       assert.deepEqual(await c2.testResults({ runId: run }), [tested]);
       assert.ok((await c2.startRun({ trigger: `next-${f.tag}`, days: [] })) > run);
     });
+
+    test("a speed checkpoint round-trips, is replaced by the next, and survives a reopen", async (t) => {
+      const f = await setup(t);
+      const c1 = await f.make();
+      const view = `departures_${f.tag}`;
+      assert.equal(await c1.speedCheckpoint(view), undefined);
+      const first = {
+        view,
+        viewHash: "h1",
+        position: 42,
+        maxTime: Date.parse("2001-01-01T10:00:00Z"),
+        late: 3,
+        state: new Uint8Array([1, 2, 3, 0, 255]),
+      };
+      await c1.saveSpeedCheckpoint(first);
+      const read = await c1.speedCheckpoint(view);
+      assert.deepEqual({ ...read, savedAt: undefined }, { ...first, savedAt: undefined });
+      assert.ok(!Number.isNaN(Date.parse(read!.savedAt)));
+      const second = {
+        ...first,
+        position: 9_000_000_000,
+        maxTime: null,
+        late: 0,
+        state: new Uint8Array(70_000).fill(7),
+      };
+      await c1.saveSpeedCheckpoint(second);
+      await f.close(c1);
+      const c2 = await f.make();
+      const again = await c2.speedCheckpoint(view);
+      assert.equal(again?.position, 9_000_000_000);
+      assert.equal(again?.maxTime, null);
+      assert.deepEqual(again?.state, second.state);
+    });
   });
 
   function pos(stream: string, from: number, to: number) {

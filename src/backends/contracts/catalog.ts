@@ -190,6 +190,25 @@ export interface BatchRecords {
 }
 
 /**
+ * The speed layer's checkpoint of one view: its window states and the stream position they cover,
+ * written together so a restart resumes exactly once.
+ */
+export interface SpeedCheckpoint {
+  readonly view: string;
+  /** Hash of the view definition the states belong to. */
+  readonly viewHash: string;
+  /** Next stream position to read: every record before it is in `state` (or counted late). */
+  readonly position: number;
+  /** Newest event time seen (epoch ms), from which the watermark follows. */
+  readonly maxTime: number | null;
+  /** Events that arrived later than the allowed lateness, so far. */
+  readonly late: number;
+  /** The serialized window states. */
+  readonly state: Uint8Array;
+  readonly savedAt: string;
+}
+
+/**
  * The catalog: the commit point of the lake.
  *
  * - `commit` is atomic: files become visible, replaced files invisible, and stream positions move,
@@ -215,6 +234,10 @@ export interface CatalogStore extends BatchRecords {
    * putting it and committing it) and may be deleted.
    */
   registeredPaths(): Promise<Set<string>>;
+  /** The last checkpoint of a view's speed layer, if any. */
+  speedCheckpoint(view: string): Promise<SpeedCheckpoint | undefined>;
+  /** Replaces a view's speed checkpoint; durable when it resolves. */
+  saveSpeedCheckpoint(checkpoint: Omit<SpeedCheckpoint, "savedAt">): Promise<void>;
   /** The stored position of a consumer (0 when none). */
   position(consumer: string, stream: string, partition: number): Promise<number>;
   latestSnapshot(): Promise<number>;

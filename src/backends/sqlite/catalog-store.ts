@@ -11,6 +11,7 @@ import type {
   PartitionState,
   SchemaColumn,
   SnapshotInfo,
+  SpeedCheckpoint,
   StoredFile,
   TestResultInfo,
 } from "../contracts/index.js";
@@ -60,6 +61,9 @@ CREATE TABLE IF NOT EXISTS batch_test_results (
   message TEXT);
 CREATE INDEX IF NOT EXISTS batch_test_results_by_run ON batch_test_results (run_id, id);
 CREATE INDEX IF NOT EXISTS batch_test_results_by_model ON batch_test_results (model, id);
+CREATE TABLE IF NOT EXISTS speed_checkpoints (
+  view TEXT PRIMARY KEY, view_hash TEXT NOT NULL, position BIGINT NOT NULL, max_time BIGINT,
+  late BIGINT NOT NULL, state BLOB NOT NULL, saved_at TEXT NOT NULL);
 `;
 
 /** The batch tables, which a catalog written before the batch layer lacks. */
@@ -317,6 +321,55 @@ export class SqliteCatalog implements CatalogStore {
     return new Set(rows);
   }
 
+  async speedCheckpoint(view: string): Promise<SpeedCheckpoint | undefined> {
+    if (!this.#hasTable("speed_checkpoints")) return undefined;
+    const row = this.#db
+      .prepare(
+        "SELECT view, view_hash, position, max_time, late, state, saved_at FROM speed_checkpoints WHERE view = ?",
+      )
+      .get(view) as
+      | {
+          view: string;
+          view_hash: string;
+          position: number;
+          max_time: number | null;
+          late: number;
+          state: Buffer;
+          saved_at: string;
+        }
+      | undefined;
+    if (!row) return undefined;
+    return {
+      view: row.view,
+      viewHash: row.view_hash,
+      position: row.position,
+      maxTime: row.max_time,
+      late: row.late,
+      state: new Uint8Array(row.state),
+      savedAt: row.saved_at,
+    };
+  }
+
+  async saveSpeedCheckpoint(c: Omit<SpeedCheckpoint, "savedAt">): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO speed_checkpoints (view, view_hash, position, max_time, late, state, saved_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (view) DO UPDATE SET view_hash = excluded.view_hash, position = excluded.position,
+           max_time = excluded.max_time, late = excluded.late, state = excluded.state,
+           saved_at = excluded.saved_at`,
+      )
+      .run(
+        c.view,
+        c.viewHash,
+        c.position,
+        c.maxTime,
+        c.late,
+        Buffer.from(c.state),
+        new Date().toISOString(),
+      );
+  }
+
   async registeredPaths(): Promise<Set<string>> {
     return new Set(this.#db.prepare("SELECT path FROM files").pluck().all() as string[]);
   }
@@ -527,6 +580,16 @@ export class SqliteCatalog implements CatalogStore {
    * nothing instead of failing with "no such table". Checked again until found, since a writer in
    * another process creates them when it opens the file.
    */
+  /** Whether a table exists (a read-only open of an older catalog may lack it). */
+  #hasTable(name: string): boolean {
+    return (
+      (this.#db
+        .prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .pluck()
+        .get(name) as number) > 0
+    );
+  }
+
   #hasBatchTables(): boolean {
     if (this.#batchTables) return true;
     const found = this.#db

@@ -1,0 +1,201 @@
+// The states of a view per time bucket and dimension values: what the speed layer builds from events and serve merges.
+import { measureFor, type Measure, type MeasureState } from "./measures.js";
+import { bucketOf, filterFunction, type ViewNode } from "./view-node.js";
+
+/** One bucket of a view: its start (epoch ms), dimension values, and a state per measure. */
+export interface BucketStates {
+  readonly bucket: number;
+  readonly dims: readonly unknown[];
+  states: MeasureState[];
+}
+
+/** A finalized row of a view, as queries return it. */
+export interface ViewRow {
+  readonly bucket: number;
+  readonly dims: readonly unknown[];
+  /** One value per measure, in the view's measure order. */
+  readonly values: readonly (number | null)[];
+}
+
+/** Measures of a view, compiled once. */
+export function viewMeasures(node: ViewNode): readonly Measure[] {
+  return node.measures.map((m) =>
+    measureFor({ name: m.name, kind: m.kind, field: m.field, q: m.q }),
+  );
+}
+
+/**
+ * Mergeable states of a view by bucket and dimensions. `add` folds one event in (the speed layer),
+ * `mergeStates` folds a partial state in (another worker, the batch layer, a checkpoint). Every
+ * operation is associative and commutative, so the states do not depend on arrival order.
+ */
+export class ViewAggregator {
+  readonly node: ViewNode;
+  readonly #measures: readonly Measure[];
+  readonly #pass: (record: Readonly<Record<string, unknown>>) => boolean;
+  readonly #buckets = new Map<string, BucketStates>();
+
+  constructor(node: ViewNode) {
+    this.node = node;
+    this.#measures = viewMeasures(node);
+    this.#pass = filterFunction(node.filters);
+  }
+
+  /** Buckets held. */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  /**
+   * Adds one event (its fields by name) at event time `timeMs`. Returns false when the view's
+   * filters leave it out.
+   */
+  add(record: Readonly<Record<string, unknown>>, timeMs: number): boolean {
+    if (!this.#pass(record)) return false;
+    const dims = this.node.dimensions.map((d) => record[d.name] ?? null);
+    const entry = this.#entry(bucketOf(timeMs, this.node.grainMs), dims);
+    const ms = this.#measures;
+    for (let i = 0; i < ms.length; i++) {
+      const m = ms[i]!;
+      entry.states[i] = m.add(
+        entry.states[i]!,
+        m.spec.field === undefined ? 1 : record[m.spec.field],
+      );
+    }
+    return true;
+  }
+
+  /** Merges partial states of one bucket (states in measure order; they are not kept). */
+  mergeStates(bucket: number, dims: readonly unknown[], states: readonly MeasureState[]): void {
+    const entry = this.#entry(bucket, dims);
+    const ms = this.#measures;
+    for (let i = 0; i < ms.length; i++) {
+      entry.states[i] = ms[i]!.mergeInto(entry.states[i]!, states[i]!);
+    }
+  }
+
+  /** Every bucket, in no particular order (the states are live: do not change them). */
+  buckets(): IterableIterator<BucketStates> {
+    return this.#buckets.values();
+  }
+
+  /** Drops every bucket that starts before `ms`; returns how many. */
+  evictBefore(ms: number): number {
+    let n = 0;
+    for (const [key, b] of this.#buckets) {
+      if (b.bucket < ms) {
+        this.#buckets.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Finalized rows of the buckets in [from, to), rolled up to `grainMs` and filtered on dimensions. */
+  rows(
+    options: {
+      from?: number;
+      to?: number;
+      grainMs?: number;
+      where?: ReadonlyMap<number, unknown>;
+    } = {},
+  ): ViewRow[] {
+    return finalizeBuckets(this.#measures, rollUp(this.#measures, this.#buckets.values(), options));
+  }
+
+  /** The states as bytes, for a checkpoint. */
+  serialize(): Uint8Array {
+    const parts: unknown[] = [];
+    for (const b of this.#buckets.values()) {
+      parts.push([
+        b.bucket,
+        b.dims,
+        b.states.map((s, i) => Buffer.from(this.#measures[i]!.serialize(s)).toString("base64")),
+      ]);
+    }
+    return new TextEncoder().encode(JSON.stringify({ hash: this.node.hash, buckets: parts }));
+  }
+
+  /**
+   * Restores states written by `serialize` (merging them into what is held). Throws when the
+   * bytes belong to another definition of the view (its hash changed): then start empty.
+   */
+  restore(bytes: Uint8Array): void {
+    const data = JSON.parse(new TextDecoder().decode(bytes)) as {
+      hash: string;
+      buckets: [number, unknown[], string[]][];
+    };
+    if (data.hash !== this.node.hash) {
+      throw new Error(
+        `view ${this.node.name}: the checkpoint is of another definition of the view`,
+      );
+    }
+    for (const [bucket, dims, states] of data.buckets) {
+      this.mergeStates(
+        bucket,
+        dims,
+        states.map((s, i) => this.#measures[i]!.deserialize(Buffer.from(s, "base64"))),
+      );
+    }
+  }
+
+  #entry(bucket: number, dims: readonly unknown[]): BucketStates {
+    const key = `${bucket}|${JSON.stringify(dims)}`;
+    let entry = this.#buckets.get(key);
+    if (!entry) {
+      entry = { bucket, dims: [...dims], states: this.#measures.map((m) => m.empty()) };
+      this.#buckets.set(key, entry);
+    }
+    return entry;
+  }
+}
+
+/**
+ * Merges buckets into coarser ones (`grainMs`, a multiple of the stored grain), keeping those in
+ * [from, to) whose dimension values match `where` (dimension index → value). Inputs are not changed.
+ */
+export function rollUp(
+  measures: readonly Measure[],
+  buckets: Iterable<BucketStates>,
+  options: { from?: number; to?: number; grainMs?: number; where?: ReadonlyMap<number, unknown> },
+): BucketStates[] {
+  const out = new Map<string, BucketStates>();
+  const from = options.from ?? -Infinity;
+  const to = options.to ?? Infinity;
+  for (const b of buckets) {
+    if (b.bucket < from || b.bucket >= to) continue;
+    if (options.where && [...options.where].some(([i, v]) => b.dims[i] !== v)) continue;
+    const bucket = options.grainMs ? bucketOf(b.bucket, options.grainMs) : b.bucket;
+    const key = `${bucket}|${JSON.stringify(b.dims)}`;
+    const held = out.get(key);
+    if (!held)
+      out.set(key, {
+        bucket,
+        dims: b.dims,
+        states: b.states.map((s, i) => measures[i]!.merge(measures[i]!.empty(), s)),
+      });
+    else
+      for (let i = 0; i < measures.length; i++)
+        held.states[i] = measures[i]!.mergeInto(held.states[i]!, b.states[i]!);
+  }
+  return [...out.values()].sort(compareBuckets);
+}
+
+/** Final values of buckets, in bucket then dimension order. */
+export function finalizeBuckets(
+  measures: readonly Measure[],
+  buckets: readonly BucketStates[],
+): ViewRow[] {
+  return [...buckets].sort(compareBuckets).map((b) => ({
+    bucket: b.bucket,
+    dims: b.dims,
+    values: b.states.map((s, i) => measures[i]!.finalize(s)),
+  }));
+}
+
+function compareBuckets(a: BucketStates, b: BucketStates): number {
+  if (a.bucket !== b.bucket) return a.bucket - b.bucket;
+  const x = JSON.stringify(a.dims);
+  const y = JSON.stringify(b.dims);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
