@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { nearest, yamlLineOf } from "../config/index.js";
+import { nearest, shapeAt, valueAt, yamlLineOf } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import type { DataTest, ModelSpec } from "./plan.js";
 
@@ -316,7 +316,7 @@ function describeIssue(
 ): { path: readonly PropertyKey[]; what: string } {
   const at = (p: readonly PropertyKey[]): string => (p.length > 0 ? p.join(".") : "(top level)");
   if (issue.code === "unrecognized_keys") {
-    const known = Object.keys(shapeAt(issue.path) ?? {});
+    const known = Object.keys(shapeAt(modelPropertiesSchema, issue.path) ?? {});
     const parts = issue.keys.map((k) => {
       const near = nearest(k, known);
       return near ? `unknown key \`${k}\` (did you mean \`${near}\`?)` : `unknown key \`${k}\``;
@@ -357,44 +357,4 @@ function describeIssue(
   if (issue.code === "invalid_type" && valueAt(raw, issue.path) === undefined)
     return { path: issue.path, what: `${at(issue.path)}: missing required key` };
   return { path: issue.path, what: `${at(issue.path)}: ${issue.message}` };
-}
-
-function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
-  let v: unknown = raw;
-  for (const p of path)
-    v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
-  return v;
-}
-
-/** The shape (key → schema) of the object schema at a properties path, for "did you mean". */
-function shapeAt(path: readonly PropertyKey[]): Record<string, unknown> | undefined {
-  let s: z.ZodType | undefined = modelPropertiesSchema;
-  const pickObject = (u: z.ZodType | undefined, key?: PropertyKey): z.ZodType | undefined => {
-    const cur = unwrap(u);
-    if (!(cur instanceof z.ZodUnion)) return cur;
-    const objects = (cur._zod.def.options as z.ZodType[])
-      .map(unwrap)
-      .filter((o): o is z.ZodObject => o instanceof z.ZodObject);
-    return objects.find((o) => key !== undefined && key in o.shape) ?? objects[0];
-  };
-  for (const p of path) {
-    s = pickObject(s, p);
-    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(p)];
-    else if (s instanceof z.ZodRecord) s = s._zod.def.valueType as z.ZodType;
-    else if (s instanceof z.ZodArray) s = s._zod.def.element as z.ZodType;
-    else return undefined;
-  }
-  s = pickObject(s);
-  return s instanceof z.ZodObject ? (s.shape as Record<string, unknown>) : undefined;
-}
-
-function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
-  let cur = s;
-  for (let i = 0; i < 10 && cur; i++) {
-    const def = cur._zod.def as { innerType?: z.ZodType; in?: z.ZodType };
-    if (def.innerType) cur = def.innerType;
-    else if (def.in) cur = def.in;
-    else break;
-  }
-  return cur;
 }

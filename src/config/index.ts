@@ -29,3 +29,4 @@ export type {
   ViewConfig,
   ViewFilterConfig,
 } from "./schema.js";
+export { shapeAt, valueAt } from "./zod-paths.js";

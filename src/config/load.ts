@@ -6,6 +6,7 @@ import { z } from "zod";
 import { TributaryError } from "../errors.js";
 import { Cron } from "croner";
 import { resolvePackageFile } from "./files.js";
+import { shapeAt, valueAt } from "./zod-paths.js";
 import { configSchema, type PipelineConfig } from "./schema.js";
 import { resolvePipeline, sha256Hex, type Pipeline } from "./pipeline.js";
 
@@ -121,7 +122,7 @@ function interpolate(
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const at = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
   if (issue.code === "unrecognized_keys") {
-    const parentSchema = schemaAt(configSchema, issue.path);
+    const parentSchema = shapeAt(configSchema, issue.path);
     const known = parentSchema ? Object.keys(parentSchema) : [];
     const parts = issue.keys.map((k) => {
       const near = nearest(k, known);
@@ -133,43 +134,6 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
     return `${at}: missing required key`;
   }
   return `${at}: ${issue.message}`;
-}
-
-function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
-  let v: unknown = raw;
-  for (const p of path)
-    v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
-  return v;
-}
-
-/** The shape (key → schema) of the object schema at a config path, for "did you mean". */
-function schemaAt(
-  schema: z.ZodType,
-  path: readonly PropertyKey[],
-): Record<string, unknown> | undefined {
-  let s: z.ZodType | undefined = schema;
-  for (const p of path) {
-    s = unwrap(s);
-    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(p)];
-    else if (s instanceof z.ZodRecord) s = s._zod.def.valueType as z.ZodType;
-    else if (s instanceof z.ZodArray) s = s._zod.def.element as z.ZodType;
-    else return undefined;
-  }
-  s = unwrap(s);
-  if (s instanceof z.ZodUnion)
-    s = (s._zod.def.options as z.ZodType[]).map(unwrap).find((o) => o instanceof z.ZodObject);
-  return s instanceof z.ZodObject ? (s.shape as Record<string, unknown>) : undefined;
-}
-
-function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
-  let cur = s;
-  for (let i = 0; i < 10 && cur; i++) {
-    const def = cur._zod.def as { innerType?: z.ZodType; in?: z.ZodType };
-    if (def.innerType) cur = def.innerType;
-    else if (def.in) cur = def.in;
-    else break;
-  }
-  return cur;
 }
 
 /** The candidate closest to `word` by edit distance, if close enough to be a likely typo. */

@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import { pino } from "pino";
 import { loadPipeline } from "../../src/config/index.js";
 import { startNode } from "../../src/runtime/node.js";
-import { KEYS, request, startTestNode } from "./harness.js";
+import { FLIGHTS_STREAM, KEYS, request, startTestNode } from "./harness.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..");
@@ -32,18 +32,7 @@ function projectFiles(): Record<string, string> {
 const CONFIG = {
   name: "batch-crash",
   streams: {
-    flights: {
-      id_field: "flight_id",
-      time_field: "date",
-      fields: {
-        flight_id: { type: "string", required: true },
-        date: { type: "timestamp", required: true },
-        delay: "integer",
-        distance: "integer",
-        origin: { type: "string", required: true },
-        destination: { type: "string", required: true },
-      },
-    },
+    flights: FLIGHTS_STREAM,
   },
   keys: [
     { id: KEYS.writer.id, secret: KEYS.writer.secret, scopes: ["write:flights"] },

@@ -7,7 +7,14 @@ import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { KEYS, duckdb, sqlString, startTestNode, type TestNode } from "./harness.js";
+import {
+  KEYS,
+  duckdb,
+  sqlString,
+  startTestNode,
+  type TestNode,
+  FLIGHTS_STREAM,
+} from "./harness.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEMO_MODELS = join(ROOT, "examples", "flights", "models");
@@ -34,18 +41,9 @@ function flightsProject(extraFiles: Record<string, string> = {}): {
       name: "batch-e2e",
       streams: {
         flights: {
-          id_field: "flight_id",
-          time_field: "date",
+          ...FLIGHTS_STREAM,
           // Re-sent flights must reach the lake so t1 deduplicates them (collect would otherwise).
           dedup_window: "1ms",
-          fields: {
-            flight_id: { type: "string", required: true },
-            date: { type: "timestamp", required: true },
-            delay: "integer",
-            distance: "integer",
-            origin: { type: "string", required: true },
-            destination: { type: "string", required: true },
-          },
         },
       },
       keys: [

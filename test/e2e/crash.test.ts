@@ -15,6 +15,7 @@ import { after, describe, test, type TestContext } from "node:test";
 import { stringify } from "yaml";
 import { openEmbeddedCatalogReadonly } from "../../src/backends/registry.js";
 import { LAND_CONSUMER } from "../../src/land/index.js";
+import { FLIGHTS_STREAM } from "./harness.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const ENTRY = join(ROOT, "test/e2e/cli-entry.ts");
@@ -37,18 +38,7 @@ function projectConfig(flush: { max_bytes: string; max_age: string }): Record<st
     name: "crash",
     server: { host: "127.0.0.1" },
     streams: {
-      flights: {
-        id_field: "flight_id",
-        time_field: "date",
-        fields: {
-          flight_id: { type: "string", required: true },
-          date: { type: "timestamp", required: true },
-          delay: "integer",
-          distance: "integer",
-          origin: { type: "string", required: true },
-          destination: { type: "string", required: true },
-        },
-      },
+      flights: FLIGHTS_STREAM,
     },
     keys: [
       { id: "w", secret: WRITE, scopes: ["write:flights"] },

@@ -18,6 +18,20 @@ export const KEYS = {
   admin: { id: "admin", secret: "admin-secret-0001" },
 } as const;
 
+/** The demo's `flights` stream (examples/flights/tributary.yaml): id, time and six typed fields. */
+export const FLIGHTS_STREAM = {
+  id_field: "flight_id",
+  time_field: "date",
+  fields: {
+    flight_id: { type: "string", required: true },
+    date: { type: "timestamp", required: true },
+    delay: "integer",
+    distance: "integer",
+    origin: { type: "string", required: true },
+    destination: { type: "string", required: true },
+  },
+} as const;
+
 /** A config tree as written in tributary.yaml (plain data, turned into YAML). */
 export type ConfigTree = Record<string, unknown>;
 
