@@ -20,7 +20,8 @@ import { compilePlan } from "./compile.js";
 import { addDays, dayOf } from "./days.js";
 import { checkPartitions, readCatalogView, type PartitionCheck } from "./freshness.js";
 import { loadModelSpecs } from "./model-spec.js";
-import { WHOLE_TABLE, type BatchPlan, type CompiledModel } from "./plan.js";
+import { VIEW_STATE_LAYER, compileViews, viewBatchSql } from "../views/index.js";
+import { WHOLE_TABLE, type BatchPlan, type CompiledModel, type ModelSpec } from "./plan.js";
 import { describeSeeds, loadSeeds } from "./seeds.js";
 import {
   causeOf,
@@ -168,8 +169,8 @@ export class BatchEngine {
     }
     const sources = streamSources(p);
     const plan = await compilePlan({
-      specs: loadModelSpecs(p.batch.modelsDir, p.batch.layers),
-      layers: p.batch.layers,
+      specs: [...loadModelSpecs(p.batch.modelsDir, p.batch.layers), ...viewSpecs(p)],
+      layers: [...p.batch.layers, VIEW_STATE_LAYER],
       timezone: p.batch.timezone,
       sources,
       seeds,
@@ -592,6 +593,27 @@ export class BatchEngine {
   }
 }
 
+/**
+ * The batch side of every lambda view, as a partitioned model of the internal `view_state` layer:
+ * built, judged fresh or stale, repaired and backfilled like any model (decision 0005).
+ */
+function viewSpecs(p: Pipeline): ModelSpec[] {
+  return [...compileViews(p).values()].map((node) => ({
+    layer: VIEW_STATE_LAYER,
+    name: node.name,
+    sqlFile: `${join(p.root, "tributary.yaml")}#views.${node.name}`,
+    propertiesFile: undefined,
+    sql: viewBatchSql(node, p),
+    description: `Partial states of view ${node.name} (internal: query GET /v1/views/${node.name})`,
+    owner: undefined,
+    materialized: "partitioned" as const,
+    uniqueKey: undefined,
+    pii: [],
+    tests: [],
+    tags: ["view"],
+  }));
+}
+
 /** Columns of the stream datasets (`raw.<stream>`, `dlq.<stream>`) as models see them, partitions included. */
 function streamSources(p: Pipeline): Map<string, readonly SchemaColumn[]> {
   const sources = new Map<string, readonly SchemaColumn[]>();
@@ -615,8 +637,8 @@ export async function compileOffline(p: Pipeline): Promise<BatchPlan> {
   const conn = await db.connect();
   try {
     return await compilePlan({
-      specs: loadModelSpecs(p.batch.modelsDir, p.batch.layers),
-      layers: p.batch.layers,
+      specs: [...loadModelSpecs(p.batch.modelsDir, p.batch.layers), ...viewSpecs(p)],
+      layers: [...p.batch.layers, VIEW_STATE_LAYER],
       timezone: p.batch.timezone,
       sources: streamSources(p),
       seeds: await describeSeeds(p.seeds, conn),

@@ -223,7 +223,7 @@ function crossCheck(
       fail(["keys", i, "secret_sha256"], "does not match `secret`; keep one of the two");
     }
   });
-  const reserved = ["raw", "dlq", "seed", "view"];
+  const reserved = ["raw", "dlq", "seed", "view", "view_state"];
   config.batch.layers.forEach((layer, i) => {
     if (reserved.includes(layer))
       fail(["batch", "layers", i], `\`${layer}\` is reserved (${reserved.join(", ")})`);
@@ -284,6 +284,20 @@ function crossCheck(
         fail(at("time_field"), `\`${v.time_field}\` is not a declared field`, fields);
       else if (types.get(v.time_field) !== "timestamp")
         fail(at("time_field"), "the time field must have type `timestamp`");
+    }
+    for (const [j, d] of v.dimensions.entries()) {
+      if (d === "day" || d === "bucket")
+        fail(
+          at("dimensions", j),
+          "`day` and `bucket` are the view's own columns; use another field",
+        );
+    }
+    for (const measure of Object.keys(v.measures)) {
+      if (measure === "day" || measure === "bucket" || v.dimensions.includes(measure))
+        fail(
+          at("measures", measure),
+          "a measure needs a name other than `day`, `bucket` and the dimensions",
+        );
     }
     v.dimensions.forEach((d, j) => {
       if (!types.has(d)) fail(at("dimensions", j), `\`${d}\` is not a declared field`, fields);

@@ -243,7 +243,7 @@ const batchSpec = z
       .min(1)
       .default(["t1", "t2", "mart"])
       .describe(
-        "Model layers in dependency order (a model may read its own layer and earlier ones). `raw`, `dlq`, `seed` and `view` are reserved.",
+        "Model layers in dependency order (a model may read its own layer and earlier ones). `raw`, `dlq`, `seed`, `view` and `view_state` are reserved.",
       ),
     timezone: z
       .string()

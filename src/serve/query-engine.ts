@@ -111,6 +111,8 @@ export class QueryEngine {
     const datasets = await this.#o.catalog.datasets();
     const names = new Set<string>();
     for (const ds of datasets) {
+      // Partial states of lambda views are internal: views are read through GET /v1/views.
+      if (ds.layer === "view_state") continue;
       await conn.run(`CREATE SCHEMA IF NOT EXISTS ${prefix}${ident(ds.layer)}`);
       const files = await this.#o.catalog.files(ds, snapshot);
       const local = await Promise.all(

@@ -31,3 +31,4 @@ export { canonicalText, hashSql, hashValue } from "./hash.js";
 export type { HashableValue, HashType } from "./hash.js";
 export { ViewAggregator, finalizeBuckets, rollUp, viewMeasures } from "./aggregator.js";
 export type { BucketStates, ViewRow } from "./aggregator.js";
+export { BUCKET_COLUMN, VIEW_STATE_LAYER, viewBatchSql } from "./batch-sql.js";

@@ -210,8 +210,10 @@ function sumMeasure(spec: MeasureSpec): Measure {
     // comes as its values. A BIGINT column over 2^53 cannot be summed exactly by DOUBLE at all.
     partialSql: (column, type) => {
       const c = need(spec, column);
+      // BIGINT, not HUGEINT: Parquet has no 128-bit integer (DuckDB would store a DOUBLE and lose
+      // exactness past 2^53); a sum past 2^63 fails the cast loudly instead of rounding.
       return type === "integer"
-        ? `struct_pack(n := count(${c}), s := sum(${c}))`
+        ? `struct_pack(n := count(${c}), s := CAST(sum(${c}) AS BIGINT))`
         : `list(${c}) FILTER (WHERE ${c} IS NOT NULL)`;
     },
     fromPartial: (v) => {
@@ -221,8 +223,11 @@ function sumMeasure(spec: MeasureSpec): Measure {
         for (const x of v) s.add(numberOf(spec, typeof x === "bigint" ? Number(x) : x));
         return s;
       }
-      const { n, s } = v as { n: bigint | number; s: bigint | null };
-      return ExactSum.fromInteger(s ?? 0n, wholeNumber(Number(n)));
+      const { n, s } = v as { n: bigint | number; s: bigint | number | null };
+      if (typeof s === "number" && !Number.isSafeInteger(s))
+        throw new RangeError(`measure ${spec.name}: the stored sum ${s} is not an exact integer`);
+      const total = typeof s === "number" ? BigInt(s) : (s ?? 0n);
+      return ExactSum.fromInteger(total, wholeNumber(Number(n)));
     },
   };
   return self;

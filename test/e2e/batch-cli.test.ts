@@ -52,6 +52,7 @@ describe("tributary batch (CLI)", () => {
         "t2.flights_enriched",
         "mart.daily_airport",
         "mart.daily_route",
+        "view_state.departures",
       ]),
     );
     assert.ok(ids.indexOf("t1.flights") < ids.indexOf("t2.flights_enriched"));
