@@ -13,7 +13,7 @@ export { registerBatchRoutes, planJson, runJson, summaryJson, taskJson } from ".
 export { acquireBatchLock } from "./lock.js";
 export { compilePlan, formatPlan, engineSetupSql } from "./compile.js";
 export { loadModelSpecs, modelPropertiesSchema } from "./model-spec.js";
-export { addDays, dayRange, dayOf, parseDay } from "./days.js";
+export { addDays, dayRange, dayOf, dayStartMs, parseDay } from "./days.js";
 export { WHOLE_TABLE } from "./plan.js";
 export type { PartitionCheck } from "./freshness.js";
 export type {

@@ -20,7 +20,10 @@ import type { Pipeline } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import { KeyRing, allows, bearerSecret } from "../govern/index.js";
 import { LandStage } from "../land/index.js";
-import { QueryEngine, registerServeRoutes } from "../serve/index.js";
+import { QueryEngine, registerServeRoutes, registerViewRoutes } from "../serve/index.js";
+import { SpeedView } from "../speed/index.js";
+import { VIEW_STATE_LAYER, compileViews } from "../views/index.js";
+import { addDays, dayStartMs } from "../batch/index.js";
 import { createHttpServer } from "./http.js";
 import { Replayer } from "./replay.js";
 
@@ -120,8 +123,10 @@ export async function startNode(
     options.land === false
       ? undefined
       : await LandStage.start(pipeline, backends, log, { consume: false });
-  const flushLake = (): Promise<void> =>
-    land ? land.flush() : Promise.reject(new TributaryError("TRB_LAND_NOT_RUNNING"));
+  const flushLake = async (): Promise<void> => {
+    if (!land) throw new TributaryError("TRB_LAND_NOT_RUNNING");
+    await Promise.all([land.flush(), ...speedViews.map((v) => v.catchUp())]);
+  };
   const engine = await enginePromise;
   const keys = new KeyRing(pipeline.keys);
   const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
@@ -130,6 +135,41 @@ export async function startNode(
   registerCollectRoutes(app, deps);
   registerKinesisRoutes(app, deps);
   registerServeRoutes(app, { engine, keys });
+
+  // Lambda views: a speed layer per view (its stream, checkpointed in the catalog) and the route
+  // that merges it with the batch layer's view_state partitions at the batch watermark.
+  const views = compileViews(pipeline);
+  const batchUntil = async (view: string): Promise<number> => {
+    const fresh = (await backends.catalog.partitions(`${VIEW_STATE_LAYER}.${view}`))
+      .filter((p) => p.status === "fresh" && p.day !== "*")
+      .map((p) => p.day)
+      .sort();
+    const last = fresh[fresh.length - 1];
+    return last === undefined ? -Infinity : dayStartMs(addDays(last, 1), pipeline.batch.timezone);
+  };
+  const speedViews = [...views.values()].map(
+    (node) =>
+      new SpeedView({
+        node,
+        stream: backends.stream,
+        catalog: backends.catalog,
+        log,
+        batchUntil: () => batchUntil(node.name),
+      }),
+  );
+  await Promise.all(speedViews.map((v) => v.prepare()));
+  registerViewRoutes(app, {
+    views,
+    keys,
+    sources: (view) => ({
+      catalog: backends.catalog,
+      lake: backends.lake,
+      readRows: (sql) => engine.readRows(sql),
+      speedBuckets: () =>
+        speedViews.find((v) => v.aggregator.node.name === view)?.aggregator.buckets() ?? [],
+      batchUntil: () => batchUntil(view),
+    }),
+  });
 
   // The batch layer: one engine per project (lock), its routes, and the schedule if declared.
   const batch = await batchPromise;
@@ -197,6 +237,7 @@ export async function startNode(
   const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
   ready = true;
   land?.run();
+  for (const v of speedViews) v.run();
   let scheduler: BatchScheduler | undefined;
   if (batch) {
     // Compile once now, so model errors show at start-up (the server still serves collect).
@@ -235,6 +276,7 @@ export async function startNode(
       collector.stop();
       await app.close();
       await scheduler?.stop();
+      await Promise.all(speedViews.map((v) => v.stop()));
       await batch?.close();
       releaseBatch?.();
       if (land) {

@@ -2,5 +2,7 @@
 export { QueryEngine } from "./query-engine.js";
 export type { QueryEngineOptions, QueryResult } from "./query-engine.js";
 export { guardSql } from "./sql-guard.js";
-export { registerServeRoutes } from "./routes.js";
+export { registerServeRoutes, registerViewRoutes } from "./routes.js";
+export { queryView } from "./view-query.js";
+export type { ViewAnswer, ViewQuery, ViewSources } from "./view-query.js";
 export { walkSqlTree } from "./sql-tree.js";

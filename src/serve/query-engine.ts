@@ -255,6 +255,21 @@ export class QueryEngine {
     this.#queue.shift()?.();
   }
 
+  /**
+   * Runs trusted SQL written by Tributary itself (view queries over `view_state` files): the same
+   * sandboxed engine (lake folder only, locked configuration), without the user SQL guard.
+   */
+  async readRows(sql: string): Promise<Record<string, unknown>[]> {
+    await this.#acquire();
+    const conn = await this.#db.connect();
+    try {
+      return (await conn.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+    } finally {
+      conn.closeSync();
+      this.#release();
+    }
+  }
+
   close(): void {
     this.#admin.closeSync();
     this.#db.closeSync();

@@ -2,10 +2,65 @@
 import type { FastifyInstance } from "fastify";
 import { TributaryError } from "../errors.js";
 import { bearerSecret, type KeyRing } from "../govern/index.js";
+import { GRAIN_MS, type Grain, type ViewNode } from "../views/index.js";
 import type { QueryEngine } from "./query-engine.js";
+import { queryView, type ViewSources } from "./view-query.js";
 
 /** Largest SQL request body. */
 const QUERY_BODY_LIMIT = 256 * 1024;
+
+/** What `GET /v1/views/{view}` needs: the compiled views and where their states are. */
+export interface ViewRouteDeps {
+  readonly views: ReadonlyMap<string, ViewNode>;
+  readonly sources: (view: string) => ViewSources;
+  readonly keys: KeyRing;
+}
+
+/**
+ * Registers `GET /v1/views/{view}?from=&to=&grain=&<dimension>=`: the merged lambda view. `from`
+ * and `to` are ISO-8601 instants (default: the day before `to`, `to` = now); `grain` defaults to
+ * the view's own.
+ */
+export function registerViewRoutes(app: FastifyInstance, deps: ViewRouteDeps): void {
+  app.get<{ Params: { view: string }; Querystring: Record<string, string> }>(
+    "/v1/views/:view",
+    async (req) => {
+      const secret = bearerSecret(req.headers.authorization);
+      if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
+      const key = deps.keys.bySecret(secret);
+      const name = req.params.view;
+      const node = deps.views.get(name);
+      if (!node)
+        throw new TributaryError(
+          "TRB_HTTP_NOT_FOUND",
+          `No view ${name}; views: ${[...deps.views.keys()].join(", ") || "none declared"}.`,
+        );
+      deps.keys.authorize(key, { kind: "read", dataset: `view.${name}` });
+      const { from: fromText, to: toText, grain: grainText, ...rest } = req.query;
+      const instant = (text: string | undefined, fallback: number, what: string): number => {
+        if (text === undefined) return fallback;
+        const ms = Date.parse(text);
+        if (!Number.isFinite(ms))
+          throw new TributaryError(
+            "TRB_HTTP_BAD_REQUEST",
+            `${what} is an ISO-8601 instant, not \`${text}\`.`,
+          );
+        return ms;
+      };
+      const to = instant(toText, Date.now(), "to");
+      const from = instant(fromText, to - 86_400_000, "from");
+      if (from >= to) throw new TributaryError("TRB_HTTP_BAD_REQUEST", "from must be before to.");
+      const grain = (grainText ?? node.grain) as Grain;
+      if (!(grain in GRAIN_MS))
+        throw new TributaryError("TRB_HTTP_BAD_REQUEST", "grain is minute, hour or day.");
+      return queryView(
+        node,
+        { from, to, grain, where: new Map(Object.entries(rest)) },
+        deps.sources(name),
+      );
+    },
+  );
+}
 
 /** Registers `POST /v1/query` `{ "sql": "..." }` → `{ columns, rows }`. */
 export function registerServeRoutes(

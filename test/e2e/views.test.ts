@@ -142,4 +142,83 @@ describe("lambda view halves", () => {
       await t.close();
     }
   });
+
+  it("GET /v1/views merges batch and speed at the batch watermark; late events appear once the batch covers their day", async () => {
+    const t = await startTestNode(CONFIG);
+    const node = compileViews(t.pipeline).get("departures")!;
+    const auth = { authorization: `Bearer ${KEYS.reader.secret}` };
+    const admin = { authorization: `Bearer ${KEYS.admin.secret}` };
+    const view = async (): Promise<{ batch_until: string | null; rows: unknown[][] }> => {
+      const res = await fetch(
+        `${t.url}/v1/views/departures?from=2001-01-01T00:00:00Z&to=2001-01-04T00:00:00Z&grain=hour`,
+        { headers: auth },
+      );
+      assert.equal(res.status, 200, await res.clone().text());
+      return (await res.json()) as { batch_until: string | null; rows: unknown[][] };
+    };
+    /** The hourly rows of a recompute over `events`, as the endpoint writes them (minus the layer). */
+    const expected = (events: readonly Flight[]): unknown[][] => {
+      const agg = new ViewAggregator(node);
+      for (const f of events) agg.add(f, Date.parse(f.date));
+      return agg
+        .rows({ grainMs: 3_600_000 })
+        .map((r) => [new Date(r.bucket).toISOString(), ...r.dims, ...r.values]);
+    };
+    const withoutLayer = (rows: unknown[][]): unknown[][] => rows.map((r) => r.slice(0, -1));
+    try {
+      const flights: Flight[] = Array.from({ length: 300 }, (_, i) => ({
+        flight_id: `V${i}`,
+        date: new Date(BASE + i * 13 * 60_000).toISOString().slice(0, 19) + "Z",
+        delay: (i * 7) % 50,
+        distance: 80 + ((i * 37) % 500),
+        origin: AIRPORTS[i % 3]!,
+        destination: DESTINATIONS[i % 4]!,
+      }));
+      const res = await t.send("flights", flights);
+      assert.equal(res.status, 200, res.text);
+      await t.flush();
+      const live = await view();
+      assert.equal(live.batch_until, null, "no batch partition yet: the speed layer answers");
+      assert.deepEqual(withoutLayer(live.rows), expected(flights));
+      assert.ok(live.rows.every((r) => r[r.length - 1] === "speed"));
+
+      // The batch layer covers the first day: its buckets come from the batch layer now.
+      const run = await t.post("/v1/batch/runs", { date: "2001-01-01", wait: true }, admin);
+      assert.equal(run.json.run.status, "succeeded", run.text);
+      const cut = await view();
+      assert.equal(cut.batch_until, "2001-01-02T00:00:00.000Z");
+      assert.deepEqual(withoutLayer(cut.rows), expected(flights));
+      const layers = new Set(
+        cut.rows.map((r) => `${String(r[0]).slice(0, 10)} ${String(r[r.length - 1])}`),
+      );
+      assert.ok(
+        layers.has("2001-01-01 batch") && layers.has("2001-01-02 speed"),
+        [...layers].join(),
+      );
+
+      // An event for the first day, far behind the watermark: late for the speed layer...
+      const late: Flight = {
+        flight_id: "LATE",
+        date: "2001-01-01T05:30:00Z",
+        delay: 99,
+        distance: 300,
+        origin: "SFO",
+        destination: "SEA",
+      };
+      assert.equal((await t.send("flights", [late])).status, 200);
+      await t.flush();
+      const metrics = await (await fetch(`${t.url}/metrics`)).text();
+      assert.match(metrics, /tributary_speed_events_late_total\{view="departures"\} 1/);
+      // ...and in the view once the batch layer rebuilds that day.
+      const repaired = await t.post("/v1/batch/runs", { mode: "repair", wait: true }, admin);
+      assert.equal(repaired.json.run.status, "succeeded", repaired.text);
+      assert.deepEqual(withoutLayer((await view()).rows), expected([...flights, late]));
+      const bad = await fetch(`${t.url}/v1/views/departures?grain=second`, { headers: auth });
+      assert.equal(bad.status, 400);
+      const unknown = await fetch(`${t.url}/v1/views/nope`, { headers: auth });
+      assert.equal(unknown.status, 404);
+    } finally {
+      await t.close();
+    }
+  });
 });
