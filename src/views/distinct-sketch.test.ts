@@ -10,6 +10,7 @@ import {
   distinctRegisterSql,
 } from "./distinct-sketch.js";
 import { hashValue } from "./hash.js";
+import { mergeTree, hex } from "./merge-tree.test-util.js";
 
 /** xorshift128+: reproducible 64-bit hashes for the large tests (MD5 of a counter is slower). */
 function hashes(seed: number): () => bigint {
@@ -25,21 +26,6 @@ function hashes(seed: number): () => bigint {
     return (b + y) & M;
   };
 }
-
-/** Folds `parts` with `merge` in the tree the `picks` (numbers in [0, 1)) choose. */
-function mergeTree<T>(parts: T[], picks: number[], merge: (a: T, b: T) => T): T {
-  const pool = parts.slice();
-  let k = 0;
-  const pick = (n: number): number => Math.floor((picks[k++ % picks.length] ?? 0) * n);
-  while (pool.length > 1) {
-    const [a] = pool.splice(pick(pool.length), 1);
-    const j = pick(pool.length);
-    pool[j] = pick(2) === 0 ? merge(pool[j]!, a!) : merge(a!, pool[j]!);
-  }
-  return pool[0]!;
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 describe("DistinctSketch", () => {
   test("small sets are exact; the zero hash and duplicates count right", () => {

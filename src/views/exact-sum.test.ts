@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { ExactSum } from "./exact-sum.js";
+import { mergeTree } from "./merge-tree.test-util.js";
 
 /** A finite double as an exact integer multiple of 2^-1074. */
 function scaled(x: number): bigint {
@@ -31,19 +32,6 @@ function reference(xs: readonly number[]): number {
   // m ≤ 2^53 and -1074 ≤ shift - 1074: the product is exact, or the overflow to ±Infinity.
   const value = Number(m) * 2 ** (shift - 1074);
   return negative ? -value : value;
-}
-
-/** Folds `parts` with `merge` in the tree the `picks` (numbers in [0, 1)) choose. */
-function mergeTree<T>(parts: T[], picks: number[], merge: (a: T, b: T) => T): T {
-  const pool = parts.slice();
-  let k = 0;
-  const pick = (n: number): number => Math.floor((picks[k++ % picks.length] ?? 0) * n);
-  while (pool.length > 1) {
-    const [a] = pool.splice(pick(pool.length), 1);
-    const j = pick(pool.length);
-    pool[j] = pick(2) === 0 ? merge(pool[j]!, a!) : merge(a!, pool[j]!);
-  }
-  return pool[0]!;
 }
 
 const doubles = fc.oneof(

@@ -13,21 +13,7 @@ import {
   type MeasureState,
 } from "./measures.js";
 import { parseViewMeasure } from "./view-node.js";
-
-/** Folds `parts` with `merge` in the tree the `picks` (numbers in [0, 1)) choose. */
-function mergeTree<T>(parts: T[], picks: number[], merge: (a: T, b: T) => T): T {
-  const pool = parts.slice();
-  let k = 0;
-  const pick = (n: number): number => Math.floor((picks[k++ % picks.length] ?? 0) * n);
-  while (pool.length > 1) {
-    const [a] = pool.splice(pick(pool.length), 1);
-    const j = pick(pool.length);
-    pool[j] = pick(2) === 0 ? merge(pool[j]!, a!) : merge(a!, pool[j]!);
-  }
-  return pool[0]!;
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+import { mergeTree, hex } from "./merge-tree.test-util.js";
 
 /** An event of the test stream: every field may be missing or null. */
 interface Event {
