@@ -1,7 +1,7 @@
 // Answers a lambda view: batch states before the batch watermark, speed states after it, merged and rolled up.
 import type { CatalogStore, ObjectStore } from "../backends/contracts/index.js";
 import { TributaryError } from "../errors.js";
-import { quoteString } from "../lake/index.js";
+import { quoteString, sqlType } from "../lake/index.js";
 import {
   BUCKET_COLUMN,
   GRAIN_MS,
@@ -122,10 +122,7 @@ export async function queryView(
     batch_until: Number.isFinite(cut) ? new Date(cut).toISOString() : null,
     columns: [
       { name: BUCKET_COLUMN, type: "TIMESTAMP" },
-      ...node.dimensions.map((d) => ({
-        name: d.name,
-        type: d.type === "string" ? "VARCHAR" : d.type === "integer" ? "BIGINT" : "BOOLEAN",
-      })),
+      ...node.dimensions.map((d) => ({ name: d.name, type: sqlType(d.type) })),
       ...node.measures.map((m) => ({ name: m.name, type: typeOf(m.kind) })),
       { name: "layer", type: "VARCHAR" },
     ],
