@@ -13,6 +13,8 @@ import { format, resolveConfig } from "prettier";
 import { httpToStream } from "./cases/http_to_stream/index.js";
 import { lakeToMart } from "./cases/lake_to_mart/index.js";
 import { streamToLake } from "./cases/stream_to_lake/index.js";
+import { streamToSpeed } from "./cases/stream_to_speed/index.js";
+import { viewQuery } from "./cases/view_query/index.js";
 import {
   ROOT,
   TABLE_HEADER,
@@ -26,7 +28,13 @@ import {
   type CaseResult,
 } from "./harness.js";
 
-const CASES: readonly BenchCase[] = [httpToStream, streamToLake, lakeToMart];
+const CASES: readonly BenchCase[] = [
+  httpToStream,
+  streamToLake,
+  lakeToMart,
+  streamToSpeed,
+  viewQuery,
+];
 const BENCHMARKS_MD = join(ROOT, "BENCHMARKS.md");
 const START = "<!-- bench:results:start (written by `npm run bench`; edit outside this block) -->";
 const END = "<!-- bench:results:end -->";
