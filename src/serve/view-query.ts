@@ -102,6 +102,7 @@ export async function queryView(
           Number(row.__bucket_ms),
           values,
           measures.map((m) => m.fromPartial(row[m.spec.name])),
+          true,
         );
       }
     }

@@ -52,8 +52,21 @@ export class ViewAggregator {
    */
   add(record: Readonly<Record<string, unknown>>, timeMs: number): boolean {
     if (!this.#pass(record)) return false;
-    const dims = this.node.dimensions.map((d) => record[d.name] ?? null);
-    const entry = this.#entry(bucketOf(timeMs, this.node.grainMs), dims);
+    const dims = this.node.dimensions;
+    const bucket = bucketOf(timeMs, this.node.grainMs);
+    // The hot path: the key is built from the record, the dims array only for a new bucket.
+    const key =
+      dims.length === 1
+        ? `${bucket}|${scalarKey(record[dims[0]!.name])}`
+        : `${bucket}|${dimsKey(dims.map((d) => record[d.name] ?? null))}`;
+    let entry = this.#buckets.get(key);
+    if (!entry) {
+      entry = this.#create(
+        bucket,
+        dims.map((d) => record[d.name] ?? null),
+      );
+      this.#buckets.set(key, entry);
+    }
     const ms = this.#measures;
     for (let i = 0; i < ms.length; i++) {
       const m = ms[i]!;
@@ -65,9 +78,29 @@ export class ViewAggregator {
     return true;
   }
 
-  /** Merges partial states of one bucket (states in measure order; they are not kept). */
-  mergeStates(bucket: number, dims: readonly unknown[], states: readonly MeasureState[]): void {
-    const entry = this.#entry(bucket, dims);
+  /**
+   * Merges partial states of one bucket (states in measure order). With `owned`, the caller hands
+   * the states over (it will not use them again): a new bucket then keeps them without a copy.
+   */
+  mergeStates(
+    bucket: number,
+    dims: readonly unknown[],
+    states: readonly MeasureState[],
+    owned = false,
+  ): void {
+    const key = `${bucket}|${dims.length === 1 ? scalarKey(dims[0]) : dimsKey(dims)}`;
+    const entry = this.#buckets.get(key);
+    if (!entry) {
+      const fresh = this.#create(bucket, [...dims]);
+      if (owned) fresh.states = [...states];
+      else {
+        const ms = this.#measures;
+        for (let i = 0; i < ms.length; i++)
+          fresh.states[i] = ms[i]!.mergeInto(fresh.states[i]!, states[i]!);
+      }
+      this.#buckets.set(key, fresh);
+      return;
+    }
     const ms = this.#measures;
     for (let i = 0; i < ms.length; i++) {
       entry.states[i] = ms[i]!.mergeInto(entry.states[i]!, states[i]!);
@@ -100,7 +133,22 @@ export class ViewAggregator {
       where?: ReadonlyMap<number, unknown>;
     } = {},
   ): ViewRow[] {
-    return finalizeBuckets(this.#measures, rollUp(this.#measures, this.#buckets.values(), options));
+    if (options.grainMs !== undefined && options.grainMs !== this.node.grainMs) {
+      return finalizeBuckets(
+        this.#measures,
+        rollUp(this.#measures, this.#buckets.values(), options),
+      );
+    }
+    // At the stored grain nothing merges: finalize the held states without copying them.
+    const from = options.from ?? -Infinity;
+    const to = options.to ?? Infinity;
+    const picked: BucketStates[] = [];
+    for (const b of this.#buckets.values()) {
+      if (b.bucket < from || b.bucket >= to) continue;
+      if (options.where && [...options.where].some(([i, v]) => b.dims[i] !== v)) continue;
+      picked.push(b);
+    }
+    return finalizeBuckets(this.#measures, picked);
   }
 
   /** The states as bytes, for a checkpoint. */
@@ -139,15 +187,19 @@ export class ViewAggregator {
     }
   }
 
-  #entry(bucket: number, dims: readonly unknown[]): BucketStates {
-    const key = `${bucket}|${JSON.stringify(dims)}`;
-    let entry = this.#buckets.get(key);
-    if (!entry) {
-      entry = { bucket, dims: [...dims], states: this.#measures.map((m) => m.empty()) };
-      this.#buckets.set(key, entry);
-    }
-    return entry;
+  #create(bucket: number, dims: unknown[]): BucketStates {
+    return { bucket, dims, states: this.#measures.map((m) => m.empty()) };
   }
+}
+
+/** A map key of one dimension value that keeps types apart (`1` vs `"1"`, null vs `"null"`). */
+function scalarKey(v: unknown): string {
+  return v === null || v === undefined ? "n" : `${(typeof v)[0]!}${String(v)}`;
+}
+
+/** A map key of several dimension values. */
+function dimsKey(dims: readonly unknown[]): string {
+  return JSON.stringify(dims);
 }
 
 /**
@@ -178,7 +230,7 @@ export function rollUp(
       for (let i = 0; i < measures.length; i++)
         held.states[i] = measures[i]!.mergeInto(held.states[i]!, b.states[i]!);
   }
-  return [...out.values()].sort(compareBuckets);
+  return [...out.values()];
 }
 
 /** Final values of buckets, in bucket then dimension order. */
@@ -186,16 +238,17 @@ export function finalizeBuckets(
   measures: readonly Measure[],
   buckets: readonly BucketStates[],
 ): ViewRow[] {
-  return [...buckets].sort(compareBuckets).map((b) => ({
+  return sortBuckets(buckets).map((b) => ({
     bucket: b.bucket,
     dims: b.dims,
     values: b.states.map((s, i) => measures[i]!.finalize(s)),
   }));
 }
 
-function compareBuckets(a: BucketStates, b: BucketStates): number {
-  if (a.bucket !== b.bucket) return a.bucket - b.bucket;
-  const x = JSON.stringify(a.dims);
-  const y = JSON.stringify(b.dims);
-  return x < y ? -1 : x > y ? 1 : 0;
+/** Buckets in bucket then dimension order (each dimension key computed once). */
+function sortBuckets(buckets: readonly BucketStates[]): BucketStates[] {
+  return buckets
+    .map((b) => ({ b, k: b.dims.length === 1 ? scalarKey(b.dims[0]) : dimsKey(b.dims) }))
+    .sort((x, y) => x.b.bucket - y.b.bucket || (x.k < y.k ? -1 : x.k > y.k ? 1 : 0))
+    .map((x) => x.b);
 }

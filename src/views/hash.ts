@@ -31,8 +31,25 @@ const PARTS = new Uint32Array(2);
  * to `out[1]`. The sketches' hot path, ~4x cheaper than `hashValue` (measured in hash.test.ts).
  */
 export function hashValueParts(v: HashableValue, out: Uint32Array): void {
-  md5Lower(canonicalText(v), out);
+  const text = canonicalText(v);
+  // Dimension-like values repeat (airports, event names): remember recent hashes, so MD5 runs
+  // once per distinct text instead of once per event. Bounded: cleared when full.
+  const cached = RECENT.get(text);
+  if (cached !== undefined) {
+    out[0] = cached[0]!;
+    out[1] = cached[1]!;
+    return;
+  }
+  md5Lower(text, out);
+  if (text.length <= 64) {
+    if (RECENT.size >= RECENT_MAX) RECENT.clear();
+    RECENT.set(text, Uint32Array.of(out[0]!, out[1]!));
+  }
 }
+
+/** Recently hashed short texts and their hash halves. */
+const RECENT = new Map<string, Uint32Array>();
+const RECENT_MAX = 16_384;
 
 /** The canonical text of a value: what both layers hash. */
 export function canonicalText(v: HashableValue): string {
