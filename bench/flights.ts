@@ -10,7 +10,8 @@ export const WRITE_KEY = { id: "bench-writer", secret: "bench-write-key-0001" } 
 /** The stream the cases send to: the demo's `flights` declaration (examples/flights/tributary.yaml). */
 export const STREAM = "flights";
 
-const FLIGHTS_STREAM = {
+/** The demo's `flights` stream declaration (id, time, six typed fields), for benchmark projects. */
+export const FLIGHTS_STREAM = {
   description: "Flights-like benchmark events",
   id_field: "flight_id",
   time_field: "date",

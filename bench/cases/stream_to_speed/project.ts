@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { STREAM, WRITE_KEY, type BenchProject } from "../../flights.js";
+import { type BenchProject, FLIGHTS_STREAM, STREAM, WRITE_KEY } from "../../flights.js";
 
 /** A key that reads every dataset and view. */
 export const READ_KEY = { id: "bench-reader", secret: "bench-read-key-0001" } as const;
@@ -26,21 +26,6 @@ export const DEPARTURES = {
     destinations: "count_distinct(destination)",
   },
   allowed_lateness: "10m",
-};
-
-const FLIGHTS_STREAM = {
-  description: "Flights-like benchmark events",
-  id_field: "flight_id",
-  time_field: "date",
-  partition_key: "origin",
-  fields: {
-    flight_id: { type: "string", required: true },
-    date: { type: "timestamp", required: true },
-    delay: "integer",
-    distance: "integer",
-    origin: { type: "string", required: true },
-    destination: { type: "string", required: true },
-  },
 };
 
 /** A temp project with the flights stream (as bench/flights.ts declares it), the view and three keys. */
