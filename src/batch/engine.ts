@@ -1,5 +1,5 @@
 // The batch engine of a process: compiles the models, judges partitions, and runs tasks in dependency order.
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { Logger } from "pino";
@@ -89,6 +89,7 @@ export class BatchEngine {
   #cleaned = false;
   #closed = false;
   #planning: Promise<void> = Promise.resolve();
+  #cached: { fingerprint: string; plan: BatchPlan } | undefined;
 
   private constructor(o: BatchEngineOptions, db: DuckDBInstance, stagingDir: string) {
     this.#o = o;
@@ -153,6 +154,13 @@ export class BatchEngine {
 
   async #compile(): Promise<BatchPlan> {
     const p = this.#o.pipeline;
+    // Every schedule tick and partitions request plans: reuse the plan while no model or seed file
+    // changed (binding every model in DuckDB and hashing seed files each time was most of a tick).
+    const fingerprint = filesFingerprint([
+      p.batch.modelsDir,
+      ...[...p.seeds.values()].map((seed) => seed.path),
+    ]);
+    if (this.#cached && this.#cached.fingerprint === fingerprint) return this.#cached.plan;
     const conn = await this.#db.connect();
     let seeds;
     try {
@@ -179,6 +187,7 @@ export class BatchEngine {
       await this.#removeOrphans(plan);
       this.#cleaned = true;
     }
+    this.#cached = { fingerprint, plan };
     return plan;
   }
 
@@ -612,6 +621,28 @@ function viewSpecs(p: Pipeline): ModelSpec[] {
     tests: [],
     tags: ["view"],
   }));
+}
+
+/**
+ * Path, size and modification time of every file under `paths` (folders walked, missing paths
+ * noted): equal fingerprints mean no model or seed file changed.
+ */
+function filesFingerprint(paths: readonly string[]): string {
+  const out: string[] = [];
+  const visit = (path: string): void => {
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      out.push(`${path}:missing`);
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const name of readdirSync(path).sort()) visit(join(path, name));
+    } else out.push(`${path}:${st.size}:${st.mtimeMs}`);
+  };
+  for (const p of paths) visit(p);
+  return out.join("\n");
 }
 
 /** Columns of the stream datasets (`raw.<stream>`, `dlq.<stream>`) as models see them, partitions included. */
