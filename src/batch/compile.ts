@@ -110,9 +110,7 @@ export async function compilePlan(input: CompileInput): Promise<BatchPlan> {
       const models = ordered.map((m, order): CompiledModel => ({
         ...m,
         columns: columns.get(m.id)!,
-        hash: sha256Hex(
-          JSON.stringify([m.spec.layer, m.spec.name, m.spec.sql, m.spec.materialized, timezone]),
-        ),
+        hash: modelHash(m.spec, timezone),
         order,
         dependents: ordered
           .filter((d) => d.inputs.some((i) => i.kind === "model" && i.table === m.id))
@@ -624,4 +622,15 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/**
+ * The hash of a model's definition: a partition built with another hash is outdated. Serve
+ * computes it too, to tell a view's partitions of the current definition from older ones.
+ */
+export function modelHash(
+  spec: Pick<ModelSpec, "layer" | "name" | "sql" | "materialized">,
+  timezone: string,
+): string {
+  return sha256Hex(JSON.stringify([spec.layer, spec.name, spec.sql, spec.materialized, timezone]));
 }

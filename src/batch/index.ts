@@ -11,9 +11,10 @@ export type {
 export { BatchScheduler } from "./scheduler.js";
 export { registerBatchRoutes, planJson, runJson, summaryJson, taskJson } from "./routes.js";
 export { acquireBatchLock } from "./lock.js";
-export { compilePlan, formatPlan, engineSetupSql } from "./compile.js";
+export { compilePlan, formatPlan, engineSetupSql, modelHash } from "./compile.js";
 export { loadModelSpecs, modelPropertiesSchema } from "./model-spec.js";
 export { addDays, dayRange, dayOf, dayStartMs, parseDay } from "./days.js";
+export { viewBatchUntil } from "./view-watermark.js";
 export { WHOLE_TABLE } from "./plan.js";
 export type { PartitionCheck } from "./freshness.js";
 export type {

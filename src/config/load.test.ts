@@ -343,6 +343,31 @@ describe("nearest", () => {
       ),
     );
     assert.match(stream.message, /unknown stream `flight` \(did you mean `flights`\?\)/);
+    // A grain whose buckets would straddle the batch layer's days in its time zone.
+    const zoned = (zone: string, grain: string): string =>
+      yaml(
+        "streams: { flights: { fields: { origin: string } } }",
+        `batch: { timezone: ${zone} }`,
+        "views:",
+        "  v:",
+        "    stream: flights",
+        `    grain: ${grain}`,
+        "    measures: { n: count }",
+      );
+    assert.match(
+      failure(zoned("Europe/Paris", "day")).message,
+      /day buckets would straddle.*23:00 UTC/,
+    );
+    assert.match(
+      failure(zoned("Asia/Kolkata", "hour")).message,
+      /hour buckets would straddle.*18:30 UTC/,
+    );
+    for (const [zone, grain] of [
+      ["Europe/Paris", "hour"],
+      ["Asia/Kolkata", "minute"],
+      ["UTC", "day"],
+    ])
+      assert.equal(parseConfigText(zoned(zone!, grain!), FILE, {}).views.v?.grain, grain);
   });
 
   test("suggests the closest candidate within a typo's distance", () => {

@@ -285,6 +285,14 @@ function crossCheck(
       else if (types.get(v.time_field) !== "timestamp")
         fail(at("time_field"), "the time field must have type `timestamp`");
     }
+    // The batch layer cuts at day starts in batch.timezone: a bucket must not straddle one, or
+    // its two halves would sit in two day partitions and the cut would split it.
+    const misaligned = dayStartsOffGrain(config.batch.timezone, v.grain ?? "minute");
+    if (misaligned !== undefined)
+      fail(
+        at("grain"),
+        `${v.grain} buckets would straddle the batch layer's days in ${config.batch.timezone} (a day starts at ${misaligned}); use a finer grain or batch.timezone: UTC`,
+      );
     for (const [j, d] of v.dimensions.entries()) {
       if (d === "day" || d === "bucket")
         fail(
@@ -383,4 +391,30 @@ function crossCheck(
     else if (key.secret === undefined)
       fail(["replay", i, "key"], "the replay key needs `secret` (not only its hash)");
   });
+}
+
+/**
+ * A day start in `timeZone` (as UTC `HH:MM`) that is not a multiple of the grain, over two years
+ * of daylight-saving changes; undefined when every day starts on a bucket boundary.
+ */
+function dayStartsOffGrain(timeZone: string, grain: string): string | undefined {
+  const grainMinutes = grain === "day" ? 1440 : grain === "hour" ? 60 : 1;
+  if (grainMinutes === 1) return undefined;
+  let format: Intl.DateTimeFormat;
+  try {
+    format = new Intl.DateTimeFormat("en-US", { timeZone, timeZoneName: "longOffset" });
+  } catch {
+    return undefined; // reported as an unknown zone
+  }
+  for (let month = 0; month < 24; month++) {
+    const when = Date.UTC(2024, month, 1);
+    const name = format.formatToParts(when).find((p) => p.type === "timeZoneName")?.value ?? "";
+    const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
+    const offset = m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+    // Local midnight is UTC minute (-offset) of the day.
+    const start = ((-offset % 1440) + 1440) % 1440;
+    if (start % grainMinutes !== 0)
+      return `${String(Math.floor(start / 60)).padStart(2, "0")}:${String(start % 60).padStart(2, "0")} UTC`;
+  }
+  return undefined;
 }

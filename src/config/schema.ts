@@ -341,7 +341,9 @@ const viewSpec = z
     grain: z
       .enum(["minute", "hour", "day"])
       .default("minute")
-      .describe("Finest time bucket stored; queries roll up to coarser grains by merging states."),
+      .describe(
+        "Finest time bucket stored; queries roll up to coarser grains by merging states. A bucket must not straddle a day of `batch.timezone`: `day` needs a zone whose days start at UTC midnight, `hour` a whole-hour offset.",
+      ),
     dimensions: z
       .array(z.string())
       .default([])

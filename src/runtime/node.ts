@@ -20,10 +20,15 @@ import type { Pipeline } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import { KeyRing, allows, bearerSecret } from "../govern/index.js";
 import { LandStage } from "../land/index.js";
-import { QueryEngine, registerServeRoutes, registerViewRoutes } from "../serve/index.js";
+import {
+  QueryEngine,
+  ViewStateCache,
+  registerServeRoutes,
+  registerViewRoutes,
+} from "../serve/index.js";
 import { SpeedView } from "../speed/index.js";
-import { VIEW_STATE_LAYER, compileViews } from "../views/index.js";
-import { addDays, dayStartMs } from "../batch/index.js";
+import { compileViews, type MeasureFieldType } from "../views/index.js";
+import { viewBatchUntil } from "../batch/index.js";
 import { createHttpServer } from "./http.js";
 import { Replayer } from "./replay.js";
 
@@ -139,14 +144,8 @@ export async function startNode(
   // Lambda views: a speed layer per view (its stream, checkpointed in the catalog) and the route
   // that merges it with the batch layer's view_state partitions at the batch watermark.
   const views = compileViews(pipeline);
-  const batchUntil = async (view: string): Promise<number> => {
-    const fresh = (await backends.catalog.partitions(`${VIEW_STATE_LAYER}.${view}`))
-      .filter((p) => p.status === "fresh" && p.day !== "*")
-      .map((p) => p.day)
-      .sort();
-    const last = fresh[fresh.length - 1];
-    return last === undefined ? -Infinity : dayStartMs(addDays(last, 1), pipeline.batch.timezone);
-  };
+  const batchUntil = (view: string): Promise<number> =>
+    viewBatchUntil(backends.catalog, views.get(view)!, pipeline);
   const speedViews = [...views.values()].map(
     (node) =>
       new SpeedView({
@@ -158,10 +157,22 @@ export async function startNode(
       }),
   );
   await Promise.all(speedViews.map((v) => v.prepare()));
+  await engine.attachViews(
+    [...views.values()].map((node) => ({
+      node,
+      fieldType: (field) =>
+        pipeline.streams.get(node.stream)!.fields.find((f) => f.name === field)!
+          .type as MeasureFieldType,
+      speed: () => speedViews.find((v) => v.aggregator.node === node)?.aggregator,
+      batchUntil: () => batchUntil(node.name),
+    })),
+  );
+  const viewCache = new ViewStateCache();
   registerViewRoutes(app, {
     views,
     keys,
     sources: (view) => ({
+      cache: viewCache,
       catalog: backends.catalog,
       lake: backends.lake,
       readRows: (sql) => engine.readRows(sql),

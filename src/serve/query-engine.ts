@@ -11,6 +11,14 @@ import { TributaryError, isTributaryError } from "../errors.js";
 import { datasetViewSql, quoteString } from "../lake/index.js";
 import { metrics } from "../telemetry.js";
 import { guardSql } from "./sql-guard.js";
+import {
+  VIEW_SCHEMA,
+  loadSpeedRows,
+  speedTablesSql,
+  speedVersion,
+  sqlViewSelect,
+  type SqlView,
+} from "./sql-views.js";
 
 /** A query result as the HTTP API returns it. */
 export interface QueryResult {
@@ -55,6 +63,11 @@ export class QueryEngine {
   #refreshing: Promise<void> | undefined;
   #running = 0;
   #queue: (() => void)[] = [];
+  #views = new Map<string, SqlView>();
+  /** Loads the speed rows of views (its own connection; one load at a time). */
+  #speedConn: DuckDBConnection | undefined;
+  #speedLoads: Promise<unknown> = Promise.resolve();
+  #speedLoaded = new Map<string, string>();
 
   private constructor(o: QueryEngineOptions, db: DuckDBInstance, admin: DuckDBConnection) {
     this.#o = o;
@@ -78,6 +91,18 @@ export class QueryEngine {
     await admin.run("SET enable_external_access = false");
     await admin.run("SET lock_configuration = true");
     return new QueryEngine(o, db, admin);
+  }
+
+  /**
+   * Serves lambda views as SQL `view.<name>`: the batch layer's rows before the cut (finalized
+   * from the view_state partitions of the snapshot) and the speed layer's after it (loaded before
+   * each query that reads the view, when they changed).
+   */
+  async attachViews(views: readonly SqlView[]): Promise<void> {
+    for (const sql of speedTablesSql(views)) await this.#admin.run(sql);
+    for (const v of views) this.#views.set(v.node.name, v);
+    this.#speedConn ??= await this.#db.connect();
+    this.#snapshot = -1;
   }
 
   /** Datasets queryable now, as `layer.name`. */
@@ -126,6 +151,30 @@ export class QueryEngine {
       );
       names.add(`${ds.layer}.${ds.name}`);
     }
+    // Lambda views: not in time-travel catalogs (the speed rows exist only now).
+    if (catalog === "" && this.#views.size > 0) {
+      await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(VIEW_SCHEMA)}`);
+      for (const view of this.#views.values()) {
+        const ds = datasets.find((d) => d.layer === "view_state" && d.name === view.node.name);
+        let statesSql: string | undefined;
+        if (ds) {
+          const files = await this.#o.catalog.files(ds, snapshot);
+          if (files.length > 0) {
+            const local = await Promise.all(
+              files.map(async (f) => ({
+                path: await this.#o.lake.localPath(f.path),
+                schemaVersion: f.schemaVersion,
+              })),
+            );
+            statesSql = datasetViewSql(ds, local);
+          }
+        }
+        await conn.run(
+          `CREATE OR REPLACE VIEW ${ident(VIEW_SCHEMA)}.${ident(view.node.name)} AS ${sqlViewSelect(view, statesSql)}`,
+        );
+        names.add(`${VIEW_SCHEMA}.${view.node.name}`);
+      }
+    }
     return names;
   }
 
@@ -165,6 +214,12 @@ export class QueryEngine {
           }
           const { datasets } = await guardSql(conn, sql, names);
           for (const d of datasets) canRead(d);
+          for (const d of datasets) {
+            const view = d.startsWith(`${VIEW_SCHEMA}.`)
+              ? this.#views.get(d.slice(VIEW_SCHEMA.length + 1))
+              : undefined;
+            if (view && !travel) await this.#loadSpeed(view);
+          }
           return { ...(await this.#run(conn, sql)), snapshot };
         } finally {
           if (travel) {
@@ -183,6 +238,18 @@ export class QueryEngine {
       metrics.serveQueries.inc({ outcome });
       metrics.serveQuerySeconds.observe((performance.now() - started) / 1000);
     }
+  }
+
+  /** Loads a view's speed rows when they changed since the last load (loads run one at a time). */
+  #loadSpeed(view: SqlView): Promise<void> {
+    const load = this.#speedLoads.then(async () => {
+      const version = await speedVersion(view);
+      if (this.#speedLoaded.get(view.node.name) === version) return;
+      await loadSpeedRows(this.#speedConn!, view);
+      this.#speedLoaded.set(view.node.name, version);
+    });
+    this.#speedLoads = load.catch(() => undefined);
+    return load;
   }
 
   async #run(conn: DuckDBConnection, sql: string): Promise<Omit<QueryResult, "snapshot">> {
@@ -271,6 +338,7 @@ export class QueryEngine {
   }
 
   close(): void {
+    this.#speedConn?.closeSync();
     this.#admin.closeSync();
     this.#db.closeSync();
   }

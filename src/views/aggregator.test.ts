@@ -146,4 +146,66 @@ describe("ViewAggregator", () => {
     const other = new ViewAggregator({ ...node, hash: "different" });
     assert.throws(() => other.restore(a.serialize()), /another definition/);
   });
+
+  test("no dimensions or several, nulls included: each distinct tuple is one bucket, as GROUP BY", () => {
+    const project = (dimensions: string): ViewNode =>
+      compileViews(
+        resolvePipeline(
+          parseConfigText(
+            `
+streams:
+  flights:
+    time_field: date
+    fields: { date: timestamp, delay: integer, origin: string, destination: string }
+views:
+  v:
+    stream: flights
+    dimensions: ${dimensions}
+    measures: { n: count, total: sum(delay) }
+`,
+            "/p/tributary.yaml",
+            {},
+          ),
+          "/p",
+        ),
+      ).get("v")!;
+    const record = fc.record({
+      minute: fc.integer({ min: 0, max: 5 }),
+      delay: fc.option(fc.integer({ min: 0, max: 3 })),
+      origin: fc.option(fc.constantFrom("SFO", "null", "n")),
+    });
+    for (const dims of [[], ["origin"], ["origin", "delay"]]) {
+      const view = project(`[${dims.join(", ")}]`);
+      fc.assert(
+        fc.property(
+          fc.array(record, { maxLength: 80 }),
+          fc.integer({ min: 0, max: 6 }),
+          (rs, cut) => {
+            const a = new ViewAggregator(view);
+            const groups = new Map<string, number>();
+            for (const { minute, ...r } of rs) {
+              a.add(r, BASE + minute * 60_000);
+              const key = JSON.stringify([
+                BASE + minute * 60_000,
+                ...dims.map((d) => r[d as keyof typeof r]),
+              ]);
+              groups.set(key, (groups.get(key) ?? 0) + 1);
+            }
+            assert.equal(a.size, groups.size);
+            const got = new Map(
+              a.rows().map((row) => [JSON.stringify([row.bucket, ...row.dims]), row.values[0]]),
+            );
+            assert.deepEqual(got, groups);
+            const older = [...groups.keys()].filter(
+              (k) => (JSON.parse(k) as number[])[0]! < BASE + cut * 60_000,
+            );
+            assert.equal(a.evictBefore(BASE + cut * 60_000), older.length);
+            assert.equal(a.size, groups.size - older.length);
+            assert.equal([...a.buckets()].length, a.size);
+          },
+        ),
+        { numRuns: 40 },
+      );
+    }
+  });
 });

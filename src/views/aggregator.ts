@@ -33,7 +33,14 @@ export class ViewAggregator {
   readonly node: ViewNode;
   readonly #measures: readonly Measure[];
   readonly #pass: (record: Readonly<Record<string, unknown>>) => boolean;
-  readonly #buckets = new Map<string, BucketStates>();
+  /**
+   * Bucket start → first dimension's value → ... → the bucket's states: nested Maps keyed by the
+   * values themselves (SameValueZero keeps `1`, `"1"` and null apart), so the hot path builds
+   * no key string. With no dimensions the bucket start maps to the states directly.
+   */
+  readonly #root = new Map<number, Level>();
+  #size = 0;
+  #version = 0;
 
   constructor(node: ViewNode) {
     this.node = node;
@@ -43,7 +50,12 @@ export class ViewAggregator {
 
   /** Buckets held. */
   get size(): number {
-    return this.#buckets.size;
+    return this.#size;
+  }
+
+  /** Changes with every add, merge and eviction: equal versions hold equal states. */
+  get version(): number {
+    return this.#version;
   }
 
   /**
@@ -52,21 +64,35 @@ export class ViewAggregator {
    */
   add(record: Readonly<Record<string, unknown>>, timeMs: number): boolean {
     if (!this.#pass(record)) return false;
+    this.#version++;
     const dims = this.node.dimensions;
     const bucket = bucketOf(timeMs, this.node.grainMs);
-    // The hot path: the key is built from the record, the dims array only for a new bucket.
-    const key =
-      dims.length === 1
-        ? `${bucket}|${scalarKey(record[dims[0]!.name])}`
-        : `${bucket}|${dimsKey(dims.map((d) => record[d.name] ?? null))}`;
-    let entry = this.#buckets.get(key);
-    if (!entry) {
-      entry = this.#create(
-        bucket,
-        dims.map((d) => record[d.name] ?? null),
-      );
-      this.#buckets.set(key, entry);
+    // The hot path: walk the nested maps by the record's values; the dims array is only built
+    // for a new bucket.
+    let level: Level | undefined = this.#root.get(bucket);
+    if (level === undefined) {
+      level = dims.length === 0 ? this.#create(bucket, []) : new Map();
+      this.#root.set(bucket, level);
+      if (dims.length === 0) this.#size++;
     }
+    for (let i = 0; i < dims.length; i++) {
+      const map = level as Map<unknown, Level>;
+      const value = record[dims[i]!.name] ?? null;
+      let next = map.get(value);
+      if (next === undefined) {
+        next =
+          i === dims.length - 1
+            ? this.#create(
+                bucket,
+                dims.map((d) => record[d.name] ?? null),
+              )
+            : new Map();
+        map.set(value, next);
+        if (i === dims.length - 1) this.#size++;
+      }
+      level = next;
+    }
+    const entry = level as BucketStates;
     const ms = this.#measures;
     for (let i = 0; i < ms.length; i++) {
       const m = ms[i]!;
@@ -88,17 +114,15 @@ export class ViewAggregator {
     states: readonly MeasureState[],
     owned = false,
   ): void {
-    const key = `${bucket}|${dims.length === 1 ? scalarKey(dims[0]) : dimsKey(dims)}`;
-    const entry = this.#buckets.get(key);
-    if (!entry) {
-      const fresh = this.#create(bucket, [...dims]);
-      if (owned) fresh.states = [...states];
+    this.#version++;
+    const [entry, fresh] = this.#find(bucket, dims);
+    if (fresh) {
+      if (owned) entry.states = [...states];
       else {
         const ms = this.#measures;
         for (let i = 0; i < ms.length; i++)
-          fresh.states[i] = ms[i]!.mergeInto(fresh.states[i]!, states[i]!);
+          entry.states[i] = ms[i]!.mergeInto(entry.states[i]!, states[i]!);
       }
-      this.#buckets.set(key, fresh);
       return;
     }
     const ms = this.#measures;
@@ -108,19 +132,21 @@ export class ViewAggregator {
   }
 
   /** Every bucket, in no particular order (the states are live: do not change them). */
-  buckets(): IterableIterator<BucketStates> {
-    return this.#buckets.values();
+  *buckets(): IterableIterator<BucketStates> {
+    for (const level of this.#root.values()) yield* leaves(level, this.node.dimensions.length);
   }
 
   /** Drops every bucket that starts before `ms`; returns how many. */
   evictBefore(ms: number): number {
     let n = 0;
-    for (const [key, b] of this.#buckets) {
-      if (b.bucket < ms) {
-        this.#buckets.delete(key);
-        n++;
+    for (const [bucket, level] of this.#root) {
+      if (bucket < ms) {
+        for (const _ of leaves(level, this.node.dimensions.length)) n++;
+        this.#root.delete(bucket);
       }
     }
+    this.#size -= n;
+    if (n > 0) this.#version++;
     return n;
   }
 
@@ -134,16 +160,13 @@ export class ViewAggregator {
     } = {},
   ): ViewRow[] {
     if (options.grainMs !== undefined && options.grainMs !== this.node.grainMs) {
-      return finalizeBuckets(
-        this.#measures,
-        rollUp(this.#measures, this.#buckets.values(), options),
-      );
+      return finalizeBuckets(this.#measures, rollUp(this.#measures, this.buckets(), options));
     }
     // At the stored grain nothing merges: finalize the held states without copying them.
     const from = options.from ?? -Infinity;
     const to = options.to ?? Infinity;
     const picked: BucketStates[] = [];
-    for (const b of this.#buckets.values()) {
+    for (const b of this.buckets()) {
       if (b.bucket < from || b.bucket >= to) continue;
       if (options.where && [...options.where].some(([i, v]) => b.dims[i] !== v)) continue;
       picked.push(b);
@@ -154,7 +177,7 @@ export class ViewAggregator {
   /** The states as bytes, for a checkpoint. */
   serialize(): Uint8Array {
     const parts: unknown[] = [];
-    for (const b of this.#buckets.values()) {
+    for (const b of this.buckets()) {
       parts.push([
         b.bucket,
         b.dims,
@@ -190,6 +213,51 @@ export class ViewAggregator {
   #create(bucket: number, dims: unknown[]): BucketStates {
     return { bucket, dims, states: this.#measures.map((m) => m.empty()) };
   }
+
+  /** The bucket of these dimension values, created empty (`fresh`) when missing. */
+  #find(bucket: number, dims: readonly unknown[]): [BucketStates, boolean] {
+    const n = this.node.dimensions.length;
+    if (dims.length !== n)
+      throw new TypeError(`view ${this.node.name}: ${dims.length} dimension values for ${n}`);
+    let level: Level | undefined = this.#root.get(bucket);
+    let fresh = false;
+    if (level === undefined) {
+      level = n === 0 ? this.#create(bucket, []) : new Map();
+      this.#root.set(bucket, level);
+      fresh = n === 0;
+    }
+    for (let i = 0; i < n; i++) {
+      const map = level as Map<unknown, Level>;
+      const value = dims[i] ?? null;
+      let next = map.get(value);
+      if (next === undefined) {
+        next =
+          i === n - 1
+            ? this.#create(
+                bucket,
+                dims.map((d) => d ?? null),
+              )
+            : new Map();
+        map.set(value, next);
+        fresh = i === n - 1;
+      }
+      level = next;
+    }
+    if (fresh) this.#size++;
+    return [level as BucketStates, fresh];
+  }
+}
+
+/** A node of the aggregator's nested maps: a map by the next dimension's value, or a bucket. */
+type Level = Map<unknown, Level> | BucketStates;
+
+/** The buckets under a level `depth` dimensions above them. */
+function* leaves(level: Level, depth: number): Generator<BucketStates> {
+  if (depth === 0) {
+    yield level as BucketStates;
+    return;
+  }
+  for (const next of (level as Map<unknown, Level>).values()) yield* leaves(next, depth - 1);
 }
 
 /** A map key of one dimension value that keeps types apart (`1` vs `"1"`, null vs `"null"`). */
@@ -245,8 +313,8 @@ export function finalizeBuckets(
   }));
 }
 
-/** Buckets in bucket then dimension order (each dimension key computed once). */
-function sortBuckets(buckets: readonly BucketStates[]): BucketStates[] {
+/** Buckets in bucket then dimension order (each dimension key computed once); a new array. */
+export function sortBuckets(buckets: readonly BucketStates[]): BucketStates[] {
   return buckets
     .map((b) => ({ b, k: b.dims.length === 1 ? scalarKey(b.dims[0]) : dimsKey(b.dims) }))
     .sort((x, y) => x.b.bucket - y.b.bucket || (x.k < y.k ? -1 : x.k > y.k ? 1 : 0))

@@ -29,6 +29,12 @@ export { QUANTILE_EXACT_MAX, QUANTILE_K, QuantileSketch } from "./quantile-sketc
 export { ExactSum } from "./exact-sum.js";
 export { canonicalText, hashSql, hashValue } from "./hash.js";
 export type { HashableValue, HashType } from "./hash.js";
-export { ViewAggregator, finalizeBuckets, rollUp, viewMeasures } from "./aggregator.js";
+export {
+  ViewAggregator,
+  finalizeBuckets,
+  rollUp,
+  sortBuckets,
+  viewMeasures,
+} from "./aggregator.js";
 export type { BucketStates, ViewRow } from "./aggregator.js";
 export { BUCKET_COLUMN, VIEW_STATE_LAYER, viewBatchSql } from "./batch-sql.js";

@@ -285,4 +285,70 @@ describe("measures", () => {
       db.closeSync();
     }
   });
+
+  test("DuckDB's mergeSql and finalSql over split partials give finalize's answer", async () => {
+    const db = await DuckDBInstance.create(":memory:");
+    const conn = await db.connect();
+    try {
+      const events = fc
+        .sample(fc.tuple(eventArb, fc.integer({ min: 0, max: 3 })), { numRuns: 500, seed: 23 })
+        .map(([e, split]) => ({ ...e, split }));
+      events.push({ g: 1, delay: 2 ** 53 - 1, split: 0 }, { g: 1, delay: 2 ** 53 - 1, split: 1 });
+      await conn.run(
+        "CREATE TABLE e (g INTEGER, split INTEGER, delay BIGINT, miles DOUBLE, dest VARCHAR, late BOOLEAN)",
+      );
+      const appender = await conn.createAppender("e");
+      for (const e of events) {
+        appender.appendInteger(e.g);
+        appender.appendInteger(e.split);
+        for (const [v, add] of [
+          [e.delay, (x: number) => appender.appendBigInt(BigInt(x))],
+          [e.miles, (x: number) => appender.appendDouble(x)],
+          [e.dest, (x: string) => appender.appendVarchar(x)],
+          [e.late, (x: boolean) => appender.appendBoolean(x)],
+        ] as const) {
+          if (v === null || v === undefined) appender.appendNull();
+          else (add as (x: unknown) => void)(v);
+        }
+        appender.endRow();
+      }
+      appender.closeSync();
+      // Partial states per (g, split), as view_state partitions hold them, merged per g.
+      const partials = measures.map(
+        ({ m, type }, i) => `${m.partialSql(m.spec.field && `"${m.spec.field}"`, type)} AS m${i}`,
+      );
+      const merged = measures.map(({ m, type }, i) => `${m.mergeSql(`m${i}`, type)} AS m${i}`);
+      const finals = measures.map(({ m, type }, i) => `${m.finalSql(`m${i}`, type)} AS m${i}`);
+      const reader = await conn.runAndReadAll(
+        `SELECT g, ${finals.join(", ")} FROM (
+           SELECT g, ${merged.join(", ")} FROM (
+             SELECT g, split, ${partials.join(", ")} FROM e GROUP BY g, split)
+           GROUP BY g)
+         ORDER BY g`,
+      );
+      const rows = reader.getRowObjectsJS();
+      assert.equal(rows.length, 3);
+      for (const row of rows) {
+        const group = events.filter((e) => e.g === row.g);
+        measures.forEach(({ m, type }, i) => {
+          const js = m.finalize(onePass(m, group));
+          const got = row[`m${i}`];
+          const sql = typeof got === "bigint" ? Number(got) : (got as number | null);
+          const what = `${m.spec.name} g=${row.g}`;
+          if (
+            type === "number" &&
+            (m.spec.kind === "sum" || m.spec.kind === "avg") &&
+            js !== null
+          ) {
+            // fsum is compensated, not exactly rounded: within a few ulps of the magnitudes summed.
+            const magnitude = group.reduce((a, e) => a + Math.abs(e.miles ?? 0), 0);
+            assert.ok(Math.abs(sql! - js) <= 1e-12 * magnitude, `${what}: ${sql} vs ${js}`);
+          } else assert.equal(sql, js, what);
+        });
+      }
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+  });
 });

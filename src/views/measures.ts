@@ -82,6 +82,19 @@ export interface Measure {
    * except a quantile past 1,024 distinct values (then: same error bound).
    */
   fromPartial(value: unknown): MeasureState;
+  /**
+   * A DuckDB aggregate over `partialSql` values (`columnSql`, one per row) giving one merged
+   * partial per group: how SQL combines rows of the batch layer, e.g. a bucket split across two
+   * day partitions. `type` is the field's declared type, as for `partialSql`.
+   */
+  mergeSql(columnSql: string, type: MeasureFieldType | undefined): string;
+  /**
+   * A DuckDB scalar expression finalizing a `mergeSql` value: `finalize` in SQL, with the same
+   * semantics (quantile_disc, NULL when no values). Exact where `finalize` uses a sketch
+   * (count_distinct past 8,192 values, quantiles past 1,024 distinct values); a DOUBLE sum is
+   * DuckDB's compensated `fsum` where `finalize` rounds the exact sum once.
+   */
+  finalSql(mergedSql: string, type: MeasureFieldType | undefined): string;
 }
 
 const FORMAT = 1;
@@ -187,6 +200,8 @@ function countMeasure(spec: MeasureSpec): Measure {
     deserialize: (bytes) => wholeNumber(readF64(unframe(spec, bytes))),
     partialSql: (column) => (everyCall ? "count(*)" : `count(${need(spec, column)})`),
     fromPartial: (v) => wholeNumber(Number(v)),
+    mergeSql: (c) => `CAST(coalesce(sum(${c}), 0) AS BIGINT)`,
+    finalSql: (m) => m,
   };
   return self;
 }
@@ -229,6 +244,18 @@ function sumMeasure(spec: MeasureSpec): Measure {
       const total = typeof s === "number" ? BigInt(s) : (s ?? 0n);
       return ExactSum.fromInteger(total, wholeNumber(Number(n)));
     },
+    mergeSql: (c, type) =>
+      type === "integer"
+        ? `struct_pack(n := coalesce(sum(${c}.n), 0), s := sum(${c}.s))`
+        : `flatten(list(${c}) FILTER (WHERE ${c} IS NOT NULL))`,
+    finalSql: (m, type) => {
+      if (type === "integer") {
+        const total = `CAST(${m}.s AS DOUBLE)`;
+        return `CASE WHEN ${m}.n = 0 THEN NULL ELSE ${spec.kind === "avg" ? `${total} / CAST(${m}.n AS DOUBLE)` : total} END`;
+      }
+      const total = `list_aggregate(${m}, 'fsum')`;
+      return `CASE WHEN coalesce(len(${m}), 0) = 0 THEN NULL ELSE ${spec.kind === "avg" ? `${total} / len(${m})` : total} END`;
+    },
   };
   return self;
 }
@@ -263,6 +290,8 @@ function extremeMeasure(spec: MeasureSpec): Measure {
     partialSql: (column) => `${spec.kind}(${need(spec, column)})`,
     fromPartial: (v) =>
       v === null || v === undefined ? null : numberOf(spec, typeof v === "bigint" ? Number(v) : v),
+    mergeSql: (c) => `${spec.kind}(${c})`,
+    finalSql: (m) => `CAST(${m} AS DOUBLE)`,
   };
   return self;
 }
@@ -292,6 +321,8 @@ function distinctMeasure(spec: MeasureSpec): Measure {
       return `list(DISTINCT ${hashSql(c, type)}) FILTER (WHERE ${c} IS NOT NULL)`;
     },
     fromPartial: (v) => DistinctSketch.fromHashes((v ?? []) as bigint[]),
+    mergeSql: (c) => `list_distinct(flatten(list(${c}) FILTER (WHERE ${c} IS NOT NULL)))`,
+    finalSql: (m) => `CAST(coalesce(len(${m}), 0) AS BIGINT)`,
   };
   return self;
 }
@@ -319,6 +350,14 @@ function quantileMeasure(spec: MeasureSpec): Measure {
         entries.map((e) => Number(e.key)),
         entries.map((e) => e.value),
       );
+    },
+    // The histograms' values, each repeated by its count, sorted: the group's values.
+    mergeSql: (c) =>
+      `list_sort(flatten(list(flatten(list_transform(map_entries(${c}), e -> list_transform(range(CAST(e.value AS BIGINT)), i -> e.key)))) FILTER (WHERE ${c} IS NOT NULL)))`,
+    // The rank as QuantileSketch.quantiles computes it, in the same DOUBLE arithmetic.
+    finalSql: (m) => {
+      const n = `CAST(len(${m}) AS DOUBLE)`;
+      return `CASE WHEN coalesce(len(${m}), 0) = 0 THEN NULL ELSE CAST(${m}[CAST(greatest(1, ${n} - floor(${n} - ${q}::DOUBLE * ${n})) AS BIGINT)] AS DOUBLE) END`;
     },
   };
   return self;

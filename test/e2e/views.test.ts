@@ -165,6 +165,24 @@ describe("lambda view halves", () => {
         .map((r) => [new Date(r.bucket).toISOString(), ...r.dims, ...r.values]);
     };
     const withoutLayer = (rows: unknown[][]): unknown[][] => rows.map((r) => r.slice(0, -1));
+    /** SQL `view.departures` gives the rows GET /v1/views gives at the view's grain, layers included. */
+    const sameInSql = async (what: string): Promise<void> => {
+      const res = await fetch(
+        `${t.url}/v1/views/departures?from=2000-12-31T00:00:00Z&to=2001-01-05T00:00:00Z&grain=minute`,
+        { headers: auth },
+      );
+      const http = ((await res.json()) as { rows: unknown[][] }).rows;
+      const sql = await t.post(
+        "/v1/query",
+        {
+          sql: `SELECT strftime(bucket, '%Y-%m-%dT%H:%M:%S.000Z') AS bucket, * EXCLUDE (bucket)
+                FROM view.departures ORDER BY bucket, origin`,
+        },
+        auth,
+      );
+      assert.equal(sql.status, 200, sql.text);
+      assert.deepEqual(sql.json.rows, http, `${what}: SQL view.departures and GET /v1/views agree`);
+    };
     try {
       const flights: Flight[] = Array.from({ length: 300 }, (_, i) => ({
         flight_id: `V${i}`,
@@ -181,6 +199,7 @@ describe("lambda view halves", () => {
       assert.equal(live.batch_until, null, "no batch partition yet: the speed layer answers");
       assert.deepEqual(withoutLayer(live.rows), expected(flights));
       assert.ok(live.rows.every((r) => r[r.length - 1] === "speed"));
+      await sameInSql("speed only");
 
       // The batch layer covers the first day: its buckets come from the batch layer now.
       const run = await t.post("/v1/batch/runs", { date: "2001-01-01", wait: true }, admin);
@@ -195,6 +214,7 @@ describe("lambda view halves", () => {
         layers.has("2001-01-01 batch") && layers.has("2001-01-02 speed"),
         [...layers].join(),
       );
+      await sameInSql("after the first day's batch");
 
       // An event for the first day, far behind the watermark: late for the speed layer...
       const lateCount = async (): Promise<number> => {
@@ -219,6 +239,22 @@ describe("lambda view halves", () => {
       const repaired = await t.post("/v1/batch/runs", { mode: "repair", wait: true }, admin);
       assert.equal(repaired.json.run.status, "succeeded", repaired.text);
       assert.deepEqual(withoutLayer((await view()).rows), expected([...flights, late]));
+      await sameInSql("after the repair");
+      const sqlCount = await t.post(
+        "/v1/query",
+        { sql: "SELECT sum(flights) AS n FROM view.departures" },
+        auth,
+      );
+      assert.equal(
+        sqlCount.json.rows[0][0],
+        expected([...flights, late]).reduce((s, r) => s + Number(r[2]), 0),
+      );
+      const internal = await t.post(
+        "/v1/query",
+        { sql: "SELECT * FROM view_speed.departures" },
+        auth,
+      );
+      assert.equal(internal.status, 400, "the speed rows' table is internal");
       const bad = await fetch(`${t.url}/v1/views/departures?grain=second`, { headers: auth });
       assert.equal(bad.status, 400);
       const unknown = await fetch(`${t.url}/v1/views/nope`, { headers: auth });

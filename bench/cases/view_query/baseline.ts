@@ -19,6 +19,8 @@ export interface BaselineSummary {
   readonly sql: string;
   readonly files: number;
   readonly latenciesMs: number[];
+  /** The first run (before any warm-up). */
+  readonly coldMs: number;
   readonly rows: number;
   readonly flights: number;
 }
@@ -45,10 +47,12 @@ async function main(): Promise<void> {
   GROUP BY ALL ORDER BY ALL`;
   let rows: unknown[][] = [];
   const latenciesMs: number[] = [];
+  let coldMs = 0;
   for (let i = 0; i < a.warmup + a.times; i++) {
     const t0 = performance.now();
     const reader = await conn.runAndReadAll(sql);
     rows = reader.getRowsJS() as unknown[][];
+    if (i === 0) coldMs = performance.now() - t0;
     if (i >= a.warmup) latenciesMs.push(performance.now() - t0);
   }
   conn.closeSync();
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
     sql: sql.replace(/\[[^\]]*\]/, `[<${files.length} raw files>]`),
     files: files.length,
     latenciesMs,
+    coldMs,
     rows: rows.length,
     flights: rows.reduce((s, r) => s + Number(r[2]), 0),
   };
