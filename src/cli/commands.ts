@@ -6,7 +6,7 @@ import { openEmbeddedCatalogReadonly, openEmbeddedLake } from "../backends/regis
 import { describeCatalog } from "../catalog/index.js";
 import { CONFIG_FILE, loadPipeline, sha256Hex } from "../config/index.js";
 import { TributaryError } from "../errors.js";
-import { startNode } from "../runtime/node.js";
+import { checkRoles, startNode, type RunningNode } from "../runtime/node.js";
 import { QueryEngine } from "../serve/index.js";
 
 /** `tributary up`: runs the pipeline until SIGTERM/SIGINT, then lands what is buffered and exits. */
@@ -45,6 +45,32 @@ export async function runUp(
       "",
     ].join("\n"),
   );
+  await untilSignal(node);
+}
+
+/**
+ * `tributary run <role...>`: runs the given roles of a pipeline in this process until
+ * SIGTERM/SIGINT (a process per role scales each stage separately; see docs/deploy.md).
+ */
+export async function runRoles(
+  roles: readonly string[],
+  opts: { dir: string; port?: number },
+): Promise<void> {
+  checkRoles(roles);
+  const pipeline = loadPipeline(opts.dir);
+  const envPort = process.env.PORT === undefined ? undefined : Number(process.env.PORT);
+  const node = await startNode(pipeline, {
+    roles,
+    port: opts.port ?? envPort ?? pipeline.server.port,
+  });
+  process.stdout.write(
+    `Tributary ${roles.join(", ")} is up: ${node.url}  (pipeline ${pipeline.name})\n`,
+  );
+  await untilSignal(node);
+}
+
+/** Waits for SIGTERM or SIGINT, then stops the node (landing what is buffered). */
+async function untilSignal(node: RunningNode): Promise<void> {
   await new Promise<void>((done) => {
     const shutdown = (signal: string): void => {
       node.log.info({ signal }, "stopping: intake closed, landing buffered events");

@@ -9,7 +9,7 @@ import {
   runBatchRun,
   runBatchRuns,
 } from "./batch.js";
-import { runCatalog, runFlush, runInit, runQuery, runUp } from "./commands.js";
+import { runCatalog, runFlush, runInit, runQuery, runRoles, runUp } from "./commands.js";
 
 /** Parses argv and runs a command; exits non-zero with one line saying what to fix. */
 export async function main(argv: readonly string[]): Promise<void> {
@@ -28,6 +28,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--speed <x>", "replay speed: seconds of event time per second", Number)
     .option("--no-replay", "do not start the pipeline's replays")
     .action(runUp);
+
+  program
+    .command("run")
+    .description(
+      "Run some roles of a pipeline in this process: collect, land, speed, batch, scheduler, serve.",
+    )
+    .argument("<roles...>", "one or more roles, e.g. `collect` or `batch scheduler`")
+    .option("-d, --dir <project>", "project folder or tributary.yaml", ".")
+    .option("-p, --port <port>", "HTTP port (default: server.port, or PORT)", int)
+    .action((roles: string[], opts: { dir: string; port?: number }) => runRoles(roles, opts));
 
   program
     .command("init")

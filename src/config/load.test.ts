@@ -362,6 +362,29 @@ describe("nearest", () => {
       failure(zoned("Asia/Kolkata", "hour")).message,
       /hour buckets would straddle.*18:30 UTC/,
     );
+    // Distributed backends name what they need.
+    const backends = (...lines: string[]): string =>
+      yaml("streams: { flights: { fields: { origin: string } } }", "backends:", ...lines);
+    assert.match(failure(backends("  lake: { kind: s3 }")).message, /an s3 lake needs `bucket`/);
+    assert.match(
+      failure(backends("  lake: { kind: s3, bucket: b, access_key_id: k }")).message,
+      /give both access_key_id and secret_access_key/,
+    );
+    assert.match(failure(backends("  catalog: { kind: postgres }")).message, /needs `url`/);
+    assert.match(failure(backends("  stream: { kind: kafka }")).message, /backends\.stream\.kind/);
+    const nats = parseConfigText(
+      backends(
+        "  stream: { kind: nats, replicas: 3 }",
+        "  lake: { kind: s3, bucket: lake, endpoint: 'http://127.0.0.1:9000', force_path_style: true }",
+        "  catalog: { kind: postgres, url: 'postgres://postgres@127.0.0.1/test' }",
+      ),
+      FILE,
+      {},
+    );
+    assert.deepEqual(
+      [nats.backends.stream.kind, nats.backends.stream.replicas, nats.backends.lake.bucket],
+      ["nats", 3, "lake"],
+    );
     for (const [zone, grain] of [
       ["Europe/Paris", "hour"],
       ["Asia/Kolkata", "minute"],

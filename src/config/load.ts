@@ -179,6 +179,24 @@ function crossCheck(
       `${path.join(".")}: ${what}${near ? ` (did you mean \`${near}\`?)` : ""}`,
     );
   };
+  const { lake, catalog } = config.backends;
+  if (lake.kind === "s3") {
+    if (lake.bucket === undefined) fail(["backends", "lake", "kind"], "an s3 lake needs `bucket`");
+    if ((lake.access_key_id === undefined) !== (lake.secret_access_key === undefined))
+      fail(
+        [
+          "backends",
+          "lake",
+          lake.access_key_id === undefined ? "secret_access_key" : "access_key_id",
+        ],
+        "give both access_key_id and secret_access_key, or neither (the AWS SDK's chain)",
+      );
+  }
+  if (catalog.kind === "postgres" && catalog.url === undefined)
+    fail(
+      ["backends", "catalog", "kind"],
+      "a postgres catalog needs `url` (e.g. url: ${DATABASE_URL})",
+    );
   for (const [name, s] of Object.entries(config.streams)) {
     if (s.format === "segment" && Object.keys(s.fields).length > 0) {
       fail(["streams", name, "fields"], "segment streams have fixed columns; remove `fields`");

@@ -80,6 +80,39 @@ export interface Pipeline {
   readonly seeds: ReadonlyMap<string, SeedPlan>;
   /** Lambda views as declared (validated); `src/views/` compiles each into a ViewNode. */
   readonly views: ReadonlyMap<string, ViewConfig>;
+  /** Which implementation of each backend the processes use (`backends:`). */
+  readonly backends: BackendsPlan;
+}
+
+/** The backends of a pipeline, resolved (`backends/registry.ts` opens them). */
+export interface BackendsPlan {
+  readonly stream:
+    | { readonly kind: "embedded" }
+    | {
+        readonly kind: "nats";
+        readonly servers: readonly string[];
+        readonly prefix: string;
+        readonly replicas: number;
+        readonly partitions: number;
+      };
+  readonly lake:
+    | { readonly kind: "local" }
+    | {
+        readonly kind: "s3";
+        readonly bucket: string;
+        readonly prefix: string;
+        readonly region: string;
+        readonly endpoint: string | undefined;
+        readonly forcePathStyle: boolean;
+        readonly credentials:
+          { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+        /** Absolute folder of local copies. */
+        readonly cacheDir: string;
+        readonly storageClass: string | undefined;
+      };
+  readonly catalog:
+    | { readonly kind: "sqlite" }
+    | { readonly kind: "postgres"; readonly url: string; readonly schema: string };
 }
 
 /** Where `today` comes from for scheduled batch runs. */
@@ -212,6 +245,7 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
       retryBackoffMs: parseDuration(config.batch.retry_backoff),
     }),
     views: new Map(Object.entries(config.views).map(([name, v]) => [name, Object.freeze(v)])),
+    backends: resolveBackends(config, abs),
     seeds: new Map(
       Object.entries(config.seeds).map(([name, seed]) => [
         name,
@@ -222,6 +256,50 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
           owner: seed.owner,
         }),
       ]),
+    ),
+  });
+}
+
+/** The `backends:` section as plans (the loader has checked required fields). */
+function resolveBackends(config: PipelineConfig, abs: (p: string) => string): BackendsPlan {
+  const { stream, lake, catalog } = config.backends;
+  return Object.freeze({
+    stream: Object.freeze(
+      stream.kind === "nats"
+        ? {
+            kind: "nats" as const,
+            servers: Object.freeze([...stream.servers]),
+            prefix: stream.prefix,
+            replicas: stream.replicas,
+            partitions: stream.partitions,
+          }
+        : { kind: "embedded" as const },
+    ),
+    lake: Object.freeze(
+      lake.kind === "s3"
+        ? {
+            kind: "s3" as const,
+            bucket: lake.bucket!,
+            prefix: lake.prefix,
+            region: lake.region,
+            endpoint: lake.endpoint,
+            forcePathStyle: lake.force_path_style,
+            credentials:
+              lake.access_key_id === undefined
+                ? undefined
+                : Object.freeze({
+                    accessKeyId: lake.access_key_id,
+                    secretAccessKey: lake.secret_access_key!,
+                  }),
+            cacheDir: abs(lake.cache_dir),
+            storageClass: lake.storage_class,
+          }
+        : { kind: "local" as const },
+    ),
+    catalog: Object.freeze(
+      catalog.kind === "postgres"
+        ? { kind: "postgres" as const, url: catalog.url!, schema: catalog.schema }
+        : { kind: "sqlite" as const },
     ),
   });
 }

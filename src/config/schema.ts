@@ -368,6 +368,106 @@ const viewSpec = z
     "A lambda view: declared once, computed by the batch and the speed layer, served as one answer.",
   );
 
+const streamBackendSpec = z
+  .strictObject({
+    kind: z
+      .enum(["embedded", "nats"])
+      .default("embedded")
+      .describe(
+        "`embedded`: a log in `data_dir` (SQLite, fsync'd group commit; one process). `nats`: NATS JetStream, shared by every process.",
+      ),
+    servers: z
+      .array(z.string())
+      .default(["nats://127.0.0.1:4222"])
+      .describe("NATS servers (`nats`)."),
+    prefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/, "lower_snake_case")
+      .default("tributary")
+      .describe("Prefix of the JetStream streams and subjects (`nats`): one per project."),
+    replicas: z
+      .int()
+      .min(1)
+      .max(5)
+      .default(1)
+      .describe(
+        "JetStream replicas of each stream (`nats`). Use 3 in a cluster: the server acknowledges after the OS write, not after fsync.",
+      ),
+    partitions: z
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe("Subjects (partitions) per stream (`nats`)."),
+  })
+  .describe("Where streams live.");
+
+const lakeBackendSpec = z
+  .strictObject({
+    kind: z
+      .enum(["local", "s3"])
+      .default("local")
+      .describe("`local`: the folder `lake.location`. `s3`: an S3-compatible bucket."),
+    bucket: z.string().optional().describe("Bucket (`s3`, required)."),
+    prefix: z.string().default("").describe("Key prefix inside the bucket (`s3`)."),
+    region: z.string().default("us-east-1").describe("Region (`s3`)."),
+    endpoint: z
+      .string()
+      .optional()
+      .describe("Endpoint of an S3-compatible store (MinIO, GCS interoperability); default AWS."),
+    force_path_style: z
+      .boolean()
+      .default(false)
+      .describe("Path-style addressing (`s3`; MinIO and most S3-compatible stores need it)."),
+    access_key_id: z
+      .string()
+      .optional()
+      .describe("Access key (`s3`; write `${AWS_ACCESS_KEY_ID}`). Default: the AWS SDK's chain."),
+    secret_access_key: z
+      .string()
+      .optional()
+      .describe("Secret key (`s3`; write `${AWS_SECRET_ACCESS_KEY}`)."),
+    cache_dir: z
+      .string()
+      .default(".tributary/lake-cache")
+      .describe(
+        "Local copies of lake objects for DuckDB (`s3`), relative to the project folder. Objects never change once committed.",
+      ),
+    storage_class: z
+      .string()
+      .optional()
+      .describe("Storage class of new objects (`s3`), e.g. STANDARD_IA; default the bucket's."),
+  })
+  .describe("Where lake files live.");
+
+const catalogBackendSpec = z
+  .strictObject({
+    kind: z
+      .enum(["sqlite", "postgres"])
+      .default("sqlite")
+      .describe("`sqlite`: a file in `data_dir`. `postgres`: PostgreSQL, shared by every process."),
+    url: z
+      .string()
+      .optional()
+      .describe("Connection URL (`postgres`, required; write `${DATABASE_URL}`)."),
+    schema: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/, "lower_snake_case")
+      .default("tributary")
+      .describe("PostgreSQL schema holding the catalog's tables (`postgres`)."),
+  })
+  .describe("Where the catalog lives.");
+
+const backendsSpec = z
+  .strictObject({
+    stream: streamBackendSpec.default(streamBackendSpec.parse({})),
+    lake: lakeBackendSpec.default(lakeBackendSpec.parse({})),
+    catalog: catalogBackendSpec.default(catalogBackendSpec.parse({})),
+  })
+  .describe(
+    "Which implementation each backend uses. The default is embedded (one process, no server); the distributed ones let each role run in its own processes (`tributary run <role>`; docs/deploy.md). Secrets come from environment variables (`${NAME}`).",
+  );
+
 /** The whole of tributary.yaml. */
 export const configSchema = z
   .strictObject({
@@ -393,6 +493,7 @@ export const configSchema = z
       .record(z.string().regex(NAME, "a lower_snake_case view name"), viewSpec)
       .default({})
       .describe("Lambda views by name; each is served at `GET /v1/views/<name>`."),
+    backends: backendsSpec.default(backendsSpec.parse({})),
   })
   .describe("A Tributary pipeline (tributary.yaml).");
 
@@ -406,6 +507,7 @@ export type BatchConfig = z.output<typeof batchSpec>;
 export type SeedConfig = z.output<typeof seedSpec>;
 export type ViewConfig = z.output<typeof viewSpec>;
 export type ViewFilterConfig = z.output<typeof filterSpec>;
+export type BackendsConfig = z.output<typeof backendsSpec>;
 
 /** Milliseconds of a duration string. */
 export function parseDuration(text: string): number {

@@ -19,15 +19,15 @@ import {
 import type { Pipeline } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import { KeyRing, allows, bearerSecret } from "../govern/index.js";
-import { LandStage } from "../land/index.js";
+import { LAND_CONSUMER, LandStage } from "../land/index.js";
 import {
   QueryEngine,
   ViewStateCache,
   registerServeRoutes,
   registerViewRoutes,
 } from "../serve/index.js";
-import { SpeedView } from "../speed/index.js";
-import { compileViews, type MeasureFieldType } from "../views/index.js";
+import { SpeedCheckpointReader, SpeedView } from "../speed/index.js";
+import { compileViews, type MeasureFieldType, type ViewAggregator } from "../views/index.js";
 import { viewBatchUntil } from "../batch/index.js";
 import { createHttpServer } from "./http.js";
 import { Replayer } from "./replay.js";
@@ -46,13 +46,43 @@ export interface NodeOptions {
   /** Override every replay's speed. */
   readonly speed?: number;
   /**
+   * The roles this process runs (default: every role, as `tributary up`). `tributary run <role>`
+   * runs one: see `ROLES`.
+   */
+  readonly roles?: readonly Role[];
+  /**
    * Run the land stage (default true). `false` runs collect and serve only: the stream keeps
    * every event and `POST /v1/flush` answers TRB_LAND_NOT_RUNNING. The http_to_stream benchmark
-   * uses it to measure collect alone; issue 5's roles (`tributary run collect`) generalize it.
+   * uses it to measure collect alone. Shorthand for leaving `land` out of `roles`.
    */
   readonly land?: boolean;
-  /** Run the batch layer (engine, routes, schedule) (default true). */
+  /** Run the batch layer (engine, routes, schedule) (default true); shorthand for `roles`. */
   readonly batch?: boolean;
+}
+
+/**
+ * What a process can do. `collect`: the ingest endpoints (appends to the stream). `land`: stream
+ * to Parquet files committed in the catalog. `speed`: the lambda views' speed layer
+ * (checkpointed in the catalog). `batch`: the batch engine and its endpoints. `scheduler`:
+ * `batch.schedule` (needs `batch` in the same process until the job queue lands). `serve`: SQL,
+ * views and the catalog. Every process answers /healthz, /readyz and /metrics.
+ */
+export const ROLES = ["collect", "land", "speed", "batch", "scheduler", "serve"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Throws TRB_CONFIG_INVALID for unknown roles or a set of roles one process cannot run. */
+export function checkRoles(roles: readonly string[]): asserts roles is readonly Role[] {
+  const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+  if (unknown.length > 0 || roles.length === 0)
+    throw new TributaryError(
+      "TRB_CONFIG_INVALID",
+      `${unknown.length > 0 ? `unknown role ${unknown.join(", ")}` : "no role given"}; roles are ${ROLES.join(", ")} (\`tributary up\` runs them all)`,
+    );
+  if (roles.includes("scheduler") && !roles.includes("batch"))
+    throw new TributaryError(
+      "TRB_CONFIG_INVALID",
+      "the scheduler role runs batch.schedule on this process's batch engine: run it together with the batch role (`tributary run batch scheduler`)",
+    );
 }
 
 /** A running Tributary process with every role. */
@@ -76,36 +106,46 @@ export async function startNode(
   options: NodeOptions = {},
 ): Promise<RunningNode> {
   const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
+  const roles = new Set<Role>(options.roles ?? ROLES);
+  if (options.land === false) roles.delete("land");
+  if (options.batch === false) {
+    roles.delete("batch");
+    roles.delete("scheduler");
+  }
+  checkRoles([...roles]);
   const backends = openEmbeddedBackends(pipeline.dataDir, pipeline.lakeDir);
   let ready = false;
   // Independent start-up work overlaps: the stream writer boots in its thread while DuckDB and
   // the HTTP server initialize (restart-to-ready is on the critical path of every deploy).
-  const enginePromise = QueryEngine.create({
-    catalog: backends.catalog,
-    lake: backends.lake,
-    lakeDir: pipeline.lakeDir,
-    tempDir: join(pipeline.dataDir, "duckdb-tmp"),
-    memoryLimit: pipeline.serve.memoryLimit,
-    maxRows: pipeline.serve.maxRows,
-    timeoutMs: pipeline.serve.queryTimeoutMs,
-    maxConcurrent: pipeline.serve.maxConcurrentQueries,
-  });
+  const enginePromise = !roles.has("serve")
+    ? Promise.resolve(undefined)
+    : QueryEngine.create({
+        catalog: backends.catalog,
+        lake: backends.lake,
+        lakeDir: pipeline.lakeDir,
+        tempDir: join(pipeline.dataDir, "duckdb-tmp"),
+        memoryLimit: pipeline.serve.memoryLimit,
+        maxRows: pipeline.serve.maxRows,
+        timeoutMs: pipeline.serve.queryTimeoutMs,
+        maxConcurrent: pipeline.serve.maxConcurrentQueries,
+      });
   // The batch engine (its own DuckDB) starts alongside; the lock keeps a CLI backfill off this project.
-  const releaseBatch =
-    options.batch === false
-      ? undefined
-      : acquireBatchLock(join(pipeline.dataDir, "batch.lock"), "tributary up");
-  const batchPromise =
-    options.batch === false
-      ? Promise.resolve(undefined)
-      : BatchEngine.create({ pipeline, catalog: backends.catalog, lake: backends.lake, log }).then(
-          async (engine) => {
-            const interrupted = await engine.recoverInterruptedRuns();
-            if (interrupted > 0)
-              log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
-            return engine;
-          },
-        );
+  const releaseBatch = !roles.has("batch")
+    ? undefined
+    : acquireBatchLock(
+        join(pipeline.dataDir, "batch.lock"),
+        `tributary (${[...roles].join(", ")})`,
+      );
+  const batchPromise = !roles.has("batch")
+    ? Promise.resolve(undefined)
+    : BatchEngine.create({ pipeline, catalog: backends.catalog, lake: backends.lake, log }).then(
+        async (engine) => {
+          const interrupted = await engine.recoverInterruptedRuns();
+          if (interrupted > 0)
+            log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
+          return engine;
+        },
+      );
   const appPromise = createHttpServer({
     log,
     bodyLimit: pipeline.server.bodyLimit,
@@ -124,63 +164,118 @@ export async function startNode(
       ];
     }),
   );
-  const land =
-    options.land === false
-      ? undefined
-      : await LandStage.start(pipeline, backends, log, { consume: false });
+  const land = !roles.has("land")
+    ? undefined
+    : await LandStage.start(pipeline, backends, log, { consume: false });
   const flushLake = async (): Promise<void> => {
-    if (!land) throw new TributaryError("TRB_LAND_NOT_RUNNING");
-    await Promise.all([land.flush(), ...speedViews.map((v) => v.catchUp())]);
+    if (land) {
+      await Promise.all([land.flush(), ...speedViews.map((v) => v.catchUp())]);
+      return;
+    }
+    if (!roles.has("collect") && !roles.has("serve"))
+      throw new TributaryError("TRB_LAND_NOT_RUNNING");
+    // Another process lands: wait until the catalog holds every position appended before the
+    // call (land's committed positions, each view's speed checkpoint). Land writes a file when
+    // its buffer fills or ages (lake.flush.max_age), so this can take that long.
+    const targets = await Promise.all(
+      [...pipeline.streams.values()].flatMap((plan) =>
+        [plan.name, deadLetterStream(plan.name)].map(async (stream) => ({
+          stream,
+          end: await backends.stream.end(stream),
+        })),
+      ),
+    );
+    const viewTargets = await Promise.all(
+      [...views.values()].map(async (node) => ({
+        view: node.name,
+        end: await backends.stream.end(node.stream),
+      })),
+    );
+    for (;;) {
+      const landed = await Promise.all(
+        targets.map(
+          async (t) =>
+            Math.max(1, await backends.catalog.position(LAND_CONSUMER, t.stream, 0)) >= t.end,
+        ),
+      );
+      const applied = await Promise.all(
+        viewTargets.map(
+          // A view no speed process has checkpointed yet has nothing to wait for.
+          async (t) =>
+            ((await backends.catalog.speedCheckpoint(t.view))?.position ?? t.end) >= t.end,
+        ),
+      );
+      if (landed.every(Boolean) && applied.every(Boolean)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   };
   const engine = await enginePromise;
   const keys = new KeyRing(pipeline.keys);
   const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
   const app = await appPromise;
-  const deps = { collector, keys, ...pipeline.server };
-  registerCollectRoutes(app, deps);
-  registerKinesisRoutes(app, deps);
-  registerServeRoutes(app, { engine, keys });
+  if (roles.has("collect")) {
+    const deps = { collector, keys, ...pipeline.server };
+    registerCollectRoutes(app, deps);
+    registerKinesisRoutes(app, deps);
+  }
+  if (engine) registerServeRoutes(app, { engine, keys });
 
   // Lambda views: a speed layer per view (its stream, checkpointed in the catalog) and the route
-  // that merges it with the batch layer's view_state partitions at the batch watermark.
+  // that merges it with the batch layer's view_state partitions at the batch watermark. A serve
+  // process without the speed role reads the speed layer's checkpoints from the catalog.
   const views = compileViews(pipeline);
   const batchUntil = (view: string): Promise<number> =>
     viewBatchUntil(backends.catalog, views.get(view)!, pipeline);
-  const speedViews = [...views.values()].map(
-    (node) =>
-      new SpeedView({
-        node,
-        stream: backends.stream,
-        catalog: backends.catalog,
-        log,
-        batchUntil: () => batchUntil(node.name),
-      }),
-  );
+  const speedViews = !roles.has("speed")
+    ? []
+    : [...views.values()].map(
+        (node) =>
+          new SpeedView({
+            node,
+            stream: backends.stream,
+            catalog: backends.catalog,
+            log,
+            batchUntil: () => batchUntil(node.name),
+          }),
+      );
   await Promise.all(speedViews.map((v) => v.prepare()));
-  await engine.attachViews(
-    [...views.values()].map((node) => ({
-      node,
-      fieldType: (field) =>
-        pipeline.streams.get(node.stream)!.fields.find((f) => f.name === field)!
-          .type as MeasureFieldType,
-      speed: () => speedViews.find((v) => v.aggregator.node === node)?.aggregator,
-      batchUntil: () => batchUntil(node.name),
-    })),
+  const readers = new Map(
+    [...views.values()].map((node) => [
+      node.name,
+      new SpeedCheckpointReader(node, backends.catalog),
+    ]),
   );
-  const viewCache = new ViewStateCache();
-  registerViewRoutes(app, {
-    views,
-    keys,
-    sources: (view) => ({
-      cache: viewCache,
-      catalog: backends.catalog,
-      lake: backends.lake,
-      readRows: (sql) => engine.readRows(sql),
-      speedBuckets: () =>
-        speedViews.find((v) => v.aggregator.node.name === view)?.aggregator.buckets() ?? [],
-      batchUntil: () => batchUntil(view),
-    }),
-  });
+  const speedOf = (
+    view: string,
+  ): ViewAggregator | undefined | Promise<ViewAggregator | undefined> =>
+    roles.has("speed")
+      ? speedViews.find((v) => v.aggregator.node.name === view)?.aggregator
+      : readers.get(view)!.aggregator();
+  if (engine) {
+    await engine.attachViews(
+      [...views.values()].map((node) => ({
+        node,
+        fieldType: (field) =>
+          pipeline.streams.get(node.stream)!.fields.find((f) => f.name === field)!
+            .type as MeasureFieldType,
+        speed: () => speedOf(node.name),
+        batchUntil: () => batchUntil(node.name),
+      })),
+    );
+    const viewCache = new ViewStateCache();
+    registerViewRoutes(app, {
+      views,
+      keys,
+      sources: (view) => ({
+        cache: viewCache,
+        catalog: backends.catalog,
+        lake: backends.lake,
+        readRows: (sql) => engine.readRows(sql),
+        speedBuckets: async () => (await speedOf(view))?.buckets() ?? [],
+        batchUntil: () => batchUntil(view),
+      }),
+    });
+  }
 
   // The batch layer: one engine per project (lock), its routes, and the schedule if declared.
   const batch = await batchPromise;
@@ -214,28 +309,33 @@ export async function startNode(
       ms: Date.now() - started,
     };
   });
-  app.get("/v1/catalog", async (req) => {
-    const secret = bearerSecret(req.headers.authorization);
-    if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
-    const key = keys.bySecret(secret);
-    const summary = await describeCatalog(backends.catalog);
-    return {
-      ...summary,
-      datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })),
-    };
-  });
+  if (roles.has("serve"))
+    app.get("/v1/catalog", async (req) => {
+      const secret = bearerSecret(req.headers.authorization);
+      if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
+      const key = keys.bySecret(secret);
+      const summary = await describeCatalog(backends.catalog);
+      return {
+        ...summary,
+        datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })),
+      };
+    });
   app.get("/", async () => ({
     name: pipeline.name,
+    roles: ROLES.filter((r) => roles.has(r)),
     streams: [...pipeline.streams.keys()],
     endpoints: [
-      "POST /v1/streams/{stream}/events",
-      "POST /v1/query",
-      "GET /v1/catalog",
-      "POST /v1/flush",
-      "GET /v1/batch/partitions",
-      "GET /v1/batch/runs",
-      "POST /v1/batch/runs",
-      "GET /v1/batch/plan",
+      ...(roles.has("collect") ? ["POST /v1/streams/{stream}/events"] : []),
+      ...(roles.has("serve") ? ["POST /v1/query", "GET /v1/views/{view}", "GET /v1/catalog"] : []),
+      ...(roles.has("land") ? ["POST /v1/flush"] : []),
+      ...(roles.has("batch")
+        ? [
+            "GET /v1/batch/partitions",
+            "GET /v1/batch/runs",
+            "POST /v1/batch/runs",
+            "GET /v1/batch/plan",
+          ]
+        : []),
       "GET /metrics",
     ],
     docs: "docs/reference/http-api.md",
@@ -263,7 +363,7 @@ export async function startNode(
   }
 
   const replayers: Replayer[] = [];
-  if (options.replay !== false) {
+  if (options.replay !== false && roles.has("collect")) {
     for (const r of pipeline.replay) {
       const key = pipeline.keys.find((k) => k.id === r.key)!;
       const replayer = new Replayer({
@@ -298,7 +398,7 @@ export async function startNode(
           );
         await land.stop();
       }
-      engine.close();
+      engine?.close();
       await backends.stream.close();
       await backends.catalog.close();
     })());

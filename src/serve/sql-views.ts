@@ -21,8 +21,8 @@ export interface SqlView {
   readonly node: ViewNode;
   /** The declared type of a field a measure reads. */
   readonly fieldType: (field: string) => MeasureFieldType;
-  /** The speed layer's aggregator of the view (undefined when this process does not run it). */
-  readonly speed: () => ViewAggregator | undefined;
+  /** The speed layer's states of the view: its aggregator, or its last checkpoint's (undefined: none). */
+  readonly speed: () => ViewAggregator | undefined | Promise<ViewAggregator | undefined>;
   /** Start (epoch ms) of the first bucket the batch layer has not covered (-Infinity: none). */
   readonly batchUntil: () => Promise<number>;
 }
@@ -95,7 +95,7 @@ export function sqlViewSelect(view: SqlView, statesSql: string | undefined): str
 export async function loadSpeedRows(conn: DuckDBConnection, view: SqlView): Promise<void> {
   const { node } = view;
   const cut = await view.batchUntil();
-  const aggregator = view.speed();
+  const aggregator = await view.speed();
   const rows = aggregator ? aggregator.rows({ from: cut }) : [];
   const columns = viewColumns(node);
   await conn.run("BEGIN TRANSACTION");
@@ -147,6 +147,6 @@ function append(appender: DuckDBAppender, type: string, v: unknown): void {
 
 /** A fingerprint of what `loadSpeedRows` would load: skip reloading while it is unchanged. */
 export async function speedVersion(view: SqlView): Promise<string> {
-  const aggregator = view.speed();
-  return `${await view.batchUntil()}:${aggregator?.version ?? -1}`;
+  const aggregator = await view.speed();
+  return `${await view.batchUntil()}:${aggregator ? `${aggregator.id}.${aggregator.version}` : "none"}`;
 }

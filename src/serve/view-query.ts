@@ -46,7 +46,7 @@ export interface ViewSources {
   /** Runs trusted SQL over lake files (the engine's sandbox, without the user SQL guard). */
   readonly readRows: (sql: string) => Promise<Record<string, unknown>[]>;
   /** The speed layer's buckets of the view (empty when this process does not run it). */
-  readonly speedBuckets: () => Iterable<BucketStates>;
+  readonly speedBuckets: () => Iterable<BucketStates> | Promise<Iterable<BucketStates>>;
   /** Start (epoch ms) of the first bucket the batch layer has not covered (-Infinity: none). */
   readonly batchUntil: () => Promise<number>;
   /** Decoded view_state files kept between queries (none: every query decodes its files). */
@@ -148,7 +148,7 @@ export async function queryView(
     b.bucket >= q.from && b.bucket < batchTo && matches(b.dims);
   // Speed: buckets at or after the cut.
   const speed: BucketStates[] = [];
-  for (const b of sources.speedBuckets()) {
+  for (const b of await sources.speedBuckets()) {
     if (b.bucket < Math.max(q.from, cut) || b.bucket >= q.to || !matches(b.dims)) continue;
     speed.push(b);
   }

@@ -41,6 +41,9 @@ export class ViewAggregator {
   readonly #root = new Map<number, Level>();
   #size = 0;
   #version = 0;
+  static #instances = 0;
+  /** Tells aggregators apart (with `version`: equal id and version, equal states). */
+  readonly id = ++ViewAggregator.#instances;
 
   constructor(node: ViewNode) {
     this.node = node;

@@ -285,10 +285,12 @@ describe("tributary CLI", () => {
     const empty = join(tmp, "empty");
     mkdirSync(empty);
 
-    const [typo, syntax, none] = await Promise.all([
+    const [typo, syntax, none, role, lonelyScheduler] = await Promise.all([
       cli("up", dir, "--port", "0"),
       cli("catalog", syntaxDir),
       cli("query", "SELECT 1", "-d", empty),
+      cli("run", "colect", "-d", empty),
+      cli("run", "scheduler", "-d", dir),
     ]);
 
     assert.notEqual(typo.code, 0, "up must fail");
@@ -309,5 +311,16 @@ describe("tributary CLI", () => {
     assert.notEqual(none.code, 0);
     assert.equal(errorLines(none.stderr).length, 1, none.stderr);
     assert.match(none.stderr, /TRB_CONFIG_NOT_FOUND/);
+
+    // `run` with an unknown role, and a role that needs another in the same process.
+    assert.notEqual(role.code, 0);
+    assert.equal(errorLines(role.stderr).length, 1, role.stderr);
+    assert.match(
+      role.stderr,
+      /unknown role colect; roles are collect, land, speed, batch, scheduler, serve/,
+    );
+    assert.notEqual(lonelyScheduler.code, 0);
+    assert.equal(errorLines(lonelyScheduler.stderr).length, 1, lonelyScheduler.stderr);
+    assert.match(lonelyScheduler.stderr, /run it together with the batch role/);
   });
 });
