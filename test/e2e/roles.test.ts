@@ -30,8 +30,8 @@ async function call(
   method: "GET" | "POST",
   secret: string,
   body?: unknown,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary bodies
 ): Promise<{ status: number; json: any }> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any -- arbitrary bodies
   const res = await fetch(url, {
     method,
     headers: {
