@@ -15,59 +15,15 @@ import type {
   StoredFile,
   TestResultInfo,
 } from "../contracts/index.js";
+import { BATCH_TABLES, catalogDdl } from "../catalog-schema.js";
 import { openSqlite, type SqliteDatabase } from "./connection.js";
 
 /**
- * Catalog tables; kept portable so the PostgreSQL catalog can share the same definition (its only
- * rewrite is `INTEGER PRIMARY KEY AUTOINCREMENT`, spelled identically in every table that has it).
- * Every statement is `IF NOT EXISTS`, so a writable open upgrades a catalog of an older version.
- * Row counts and durations are BIGINT: a backfill reads more than 2^31 rows (PostgreSQL's INTEGER).
- * `days` columns hold a JSON array of `YYYY-MM-DD` (or `*`); `passed` is 0 or 1.
+ * The catalog tables in SQLite's dialect, rendered from the definition the PostgreSQL catalog
+ * shares (`catalog-schema.ts`), in the very text catalogs were always created with. Every
+ * statement is `IF NOT EXISTS`, so a writable open upgrades a catalog of an older version.
  */
-export const CATALOG_DDL = `
-CREATE TABLE IF NOT EXISTS datasets (
-  id INTEGER PRIMARY KEY, layer TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
-  description TEXT, partition_columns TEXT NOT NULL, created_at TEXT NOT NULL,
-  UNIQUE (layer, name));
-CREATE TABLE IF NOT EXISTS schema_versions (
-  dataset_id INTEGER NOT NULL, version INTEGER NOT NULL, columns TEXT NOT NULL,
-  created_at TEXT NOT NULL, PRIMARY KEY (dataset_id, version));
-CREATE TABLE IF NOT EXISTS snapshots (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_id INTEGER NOT NULL, committed_at TEXT NOT NULL,
-  summary TEXT NOT NULL, files_added INTEGER NOT NULL, files_removed INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-  path TEXT PRIMARY KEY, dataset_id INTEGER NOT NULL, partition_values TEXT NOT NULL,
-  row_count INTEGER NOT NULL, bytes INTEGER NOT NULL, min_time INTEGER, max_time INTEGER,
-  schema_version INTEGER NOT NULL, added_in INTEGER NOT NULL, removed_in INTEGER);
-CREATE INDEX IF NOT EXISTS files_by_dataset ON files (dataset_id, removed_in);
-CREATE TABLE IF NOT EXISTS positions (
-  consumer TEXT NOT NULL, stream TEXT NOT NULL, part INTEGER NOT NULL, position INTEGER NOT NULL,
-  snapshot_id INTEGER NOT NULL, PRIMARY KEY (consumer, stream, part));
-CREATE TABLE IF NOT EXISTS batch_partitions (
-  model TEXT NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL, model_hash TEXT,
-  input_snapshot INTEGER, built_at TEXT, run_id INTEGER, row_count BIGINT, reason TEXT,
-  PRIMARY KEY (model, day));
-CREATE TABLE IF NOT EXISTS batch_runs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, trigger TEXT NOT NULL, status TEXT NOT NULL,
-  started_at TEXT NOT NULL, finished_at TEXT, days TEXT NOT NULL, error TEXT);
-CREATE TABLE IF NOT EXISTS batch_tasks (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, model TEXT NOT NULL,
-  days TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, started_at TEXT, ms BIGINT,
-  rows_in BIGINT, rows_out BIGINT, error TEXT);
-CREATE INDEX IF NOT EXISTS batch_tasks_by_run ON batch_tasks (run_id, id);
-CREATE TABLE IF NOT EXISTS batch_test_results (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, model TEXT NOT NULL,
-  day TEXT NOT NULL, test TEXT NOT NULL, passed INTEGER NOT NULL, failures BIGINT NOT NULL,
-  message TEXT);
-CREATE INDEX IF NOT EXISTS batch_test_results_by_run ON batch_test_results (run_id, id);
-CREATE INDEX IF NOT EXISTS batch_test_results_by_model ON batch_test_results (model, id);
-CREATE TABLE IF NOT EXISTS speed_checkpoints (
-  view TEXT PRIMARY KEY, view_hash TEXT NOT NULL, position BIGINT NOT NULL, max_time BIGINT,
-  late BIGINT NOT NULL, state BLOB NOT NULL, saved_at TEXT NOT NULL);
-`;
-
-/** The batch tables, which a catalog written before the batch layer lacks. */
-const BATCH_TABLES = ["batch_partitions", "batch_runs", "batch_tasks", "batch_test_results"];
+export const CATALOG_DDL = catalogDdl("sqlite");
 
 /** Upserts one partition state; shared by `commit` and `setPartitions`, which replace every column. */
 const PARTITION_UPSERT = `
