@@ -1,12 +1,13 @@
 // The embedded ObjectStore: lake objects are plain files under one folder, made durable with fsync.
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
-import type { ObjectStore } from "../contracts/index.js";
+import type { ObjectStore, PutFileOptions } from "../contracts/index.js";
 
 /**
  * Objects as files under `root`. `putFile` renames the staged file into place (the staging folder
  * must be on the same file system, e.g. `<root>/_staging`), then fsyncs the file and its folder,
- * so a committed catalog entry never points at a file a crash could lose.
+ * so a committed catalog entry never points at a file a crash could lose. A folder has no storage
+ * classes: `putFile` ignores its options.
  */
 export class LocalObjectStore implements ObjectStore {
   readonly capabilities: { localRoot: string };
@@ -17,7 +18,11 @@ export class LocalObjectStore implements ObjectStore {
     this.capabilities = { localRoot: root };
   }
 
-  async putFile(key: string, localPath: string): Promise<{ bytes: number }> {
+  async putFile(
+    key: string,
+    localPath: string,
+    _options?: PutFileOptions,
+  ): Promise<{ bytes: number }> {
     const target = this.#path(key);
     await mkdir(dirname(target), { recursive: true });
     await fsyncPath(localPath);
