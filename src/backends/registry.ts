@@ -1,5 +1,6 @@
 // Names the concrete backends: the only module besides runtime/ that knows which exist.
 import { join } from "node:path";
+import type { Pipeline } from "../config/index.js";
 import type { CatalogStore, ObjectStore, Stream } from "./contracts/index.js";
 import { LocalObjectStore } from "./local/object-store.js";
 import { SqliteCatalog } from "./sqlite/catalog-store.js";
@@ -34,4 +35,62 @@ export function openEmbeddedCatalog(dataDir: string): CatalogStore {
 /** Opens the embedded catalog read-only, for the CLI beside a running server. */
 export function openEmbeddedCatalogReadonly(dataDir: string): CatalogStore {
   return new SqliteCatalog(join(dataDir, "catalog.db"), { readonly: true });
+}
+
+/**
+ * Opens the backends `pipeline.backends` names. Distributed clients are imported here, on
+ * demand, so the embedded path loads none of them.
+ */
+export async function openBackends(pipeline: Pipeline): Promise<Backends> {
+  const [stream, catalog, lake] = await Promise.all([
+    openStream(pipeline),
+    openCatalog(pipeline),
+    openLake(pipeline),
+  ]);
+  return { stream, catalog, lake };
+}
+
+/** The stream backend of a pipeline. */
+export async function openStream(pipeline: Pipeline): Promise<Stream> {
+  const b = pipeline.backends.stream;
+  if (b.kind === "embedded") return new SqliteStream(join(pipeline.dataDir, "stream.db"));
+  const { NatsStream } = await import("./nats/stream.js");
+  return NatsStream.open({
+    servers: [...b.servers],
+    prefix: b.prefix,
+    replicas: b.replicas,
+    partitions: b.partitions,
+  });
+}
+
+/** The catalog of a pipeline (`readonly`: for the CLI beside a running server, SQLite only). */
+export async function openCatalog(
+  pipeline: Pipeline,
+  options: { readonly?: boolean } = {},
+): Promise<CatalogStore> {
+  const b = pipeline.backends.catalog;
+  if (b.kind === "sqlite")
+    return new SqliteCatalog(join(pipeline.dataDir, "catalog.db"), {
+      readonly: options.readonly ?? false,
+    });
+  const { PostgresCatalog } = await import("./postgres/catalog-store.js");
+  return PostgresCatalog.open({ url: b.url, schema: b.schema });
+}
+
+/** The lake of a pipeline. */
+export async function openLake(pipeline: Pipeline): Promise<ObjectStore> {
+  const b = pipeline.backends.lake;
+  if (b.kind === "local") return new LocalObjectStore(pipeline.lakeDir);
+  const { S3ObjectStore } = await import("./s3/object-store.js");
+  return S3ObjectStore.open({
+    bucket: b.bucket,
+    prefix: b.prefix,
+    region: b.region,
+    ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
+    forcePathStyle: b.forcePathStyle,
+    // A copy: the SDK annotates the credentials object (a frozen one breaks it).
+    ...(b.credentials === undefined ? {} : { credentials: { ...b.credentials } }),
+    cacheDir: b.cacheDir,
+    ...(b.storageClass === undefined ? {} : { storageClass: b.storageClass }),
+  });
 }

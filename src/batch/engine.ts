@@ -114,7 +114,12 @@ export class BatchEngine {
       autoload_known_extensions: "false",
     });
     const admin = await db.connect();
-    const allowed = [p.lakeDir, tempDir, ...[...p.seeds.values()].map((s) => dirname(s.path))];
+    const allowed = [
+      ...p.lakeReadDirs,
+      tempDir,
+      ...[...p.seeds.values()].map((s) => dirname(s.path)),
+    ];
+    for (const d of p.lakeReadDirs) mkdirSync(d, { recursive: true });
     await admin.run(`SET allowed_directories = [${allowed.map(quoteString).join(", ")}]`);
     // Timestamps are UTC; event_day() converts to batch.timezone (see engineSetupSql).
     await admin.run("SET GLOBAL TimeZone = 'UTC'");

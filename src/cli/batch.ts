@@ -3,11 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { pino } from "pino";
-import {
-  openEmbeddedCatalog,
-  openEmbeddedCatalogReadonly,
-  openEmbeddedLake,
-} from "../backends/registry.js";
+import { openCatalog, openLake } from "../backends/registry.js";
 import {
   BatchEngine,
   acquireBatchLock,
@@ -25,7 +21,7 @@ import {
   type RunRequest,
   type RunSummary,
 } from "../batch/index.js";
-import { loadPipeline } from "../config/index.js";
+import { loadPipeline, type Pipeline } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 
 /** `tributary batch plan`: compiles the models and prints the plan (reads no data). */
@@ -96,11 +92,11 @@ export async function runBatchRuns(
   opts: { limit: number; json?: boolean },
 ): Promise<void> {
   const pipeline = loadPipeline(project);
-  if (!hasCatalog(pipeline.dataDir)) {
+  if (!hasCatalog(pipeline)) {
     process.stdout.write(opts.json ? "[]\n" : "No batch runs yet.\n");
     return;
   }
-  const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
+  const catalog = await openCatalog(pipeline, { readonly: true });
   try {
     const runs = await catalog.runs(opts.limit);
     if (opts.json) {
@@ -143,13 +139,13 @@ export async function runBatchPartitions(
 ): Promise<void> {
   const pipeline = loadPipeline(project);
   const plan = await compileOffline(pipeline);
-  if (!hasCatalog(pipeline.dataDir)) {
+  if (!hasCatalog(pipeline)) {
     process.stdout.write(
       opts.json ? "[]\n" : "No partitions: nothing has landed or been built yet.\n",
     );
     return;
   }
-  const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
+  const catalog = await openCatalog(pipeline, { readonly: true });
   try {
     const checks = checkPartitions(plan, await readCatalogView(catalog, plan)).filter(
       (c) =>
@@ -187,7 +183,7 @@ export async function runBatchPartitions(
 async function withEngine(project: string, what: string, json: boolean, work: Work): Promise<void> {
   const pipeline = loadPipeline(project);
   const release = acquireBatchLock(join(pipeline.dataDir, "batch.lock"), what);
-  const catalog = openEmbeddedCatalog(pipeline.dataDir);
+  const catalog = await openCatalog(pipeline);
   const log = pino({ level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2));
   let engine: BatchEngine | undefined;
   const bar = new cliProgress.SingleBar(
@@ -199,7 +195,7 @@ async function withEngine(project: string, what: string, json: boolean, work: Wo
     engine = await BatchEngine.create({
       pipeline,
       catalog,
-      lake: openEmbeddedLake(pipeline.lakeDir),
+      lake: await openLake(pipeline),
       log,
     });
     await engine.recoverInterruptedRuns();
@@ -252,8 +248,12 @@ function print(summary: RunSummary | undefined, json: boolean): void {
 }
 
 /** Whether the project has a catalog yet (it is created by the first `tributary up` or batch run). */
-function hasCatalog(dataDir: string): boolean {
-  return existsSync(join(dataDir, "catalog.db"));
+/** Whether the project has a catalog to read (a server catalog always exists). */
+export function hasCatalog(pipeline: Pipeline): boolean {
+  return (
+    pipeline.backends.catalog.kind !== "sqlite" ||
+    existsSync(join(pipeline.dataDir, "catalog.db"))
+  );
 }
 
 function describe(days: readonly string[]): string {

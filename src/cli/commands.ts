@@ -2,7 +2,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { openEmbeddedCatalogReadonly, openEmbeddedLake } from "../backends/registry.js";
+import { openCatalog, openLake } from "../backends/registry.js";
+import { hasCatalog } from "./batch.js";
 import { describeCatalog } from "../catalog/index.js";
 import { CONFIG_FILE, loadPipeline, sha256Hex } from "../config/index.js";
 import { TributaryError } from "../errors.js";
@@ -149,17 +150,18 @@ keys:
 /** `tributary query`: runs SQL against the project's lake through the same sandbox as the HTTP API. */
 export async function runQuery(sql: string, opts: { dir: string; json?: boolean }): Promise<void> {
   const pipeline = loadPipeline(opts.dir);
-  if (!existsSync(join(pipeline.dataDir, "catalog.db"))) {
+  if (!hasCatalog(pipeline)) {
     throw new TributaryError(
       "TRB_CATALOG_UNKNOWN_DATASET",
       `No catalog in ${pipeline.dataDir}; run \`tributary up\` first.`,
     );
   }
-  const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
+  const catalog = await openCatalog(pipeline, { readonly: true });
   const engine = await QueryEngine.create({
     catalog,
-    lake: openEmbeddedLake(pipeline.lakeDir),
+    lake: await openLake(pipeline),
     lakeDir: pipeline.lakeDir,
+    extraReadDirs: pipeline.lakeReadDirs.filter((d) => d !== pipeline.lakeDir),
     tempDir: join(pipeline.dataDir, "duckdb-tmp-cli"),
     memoryLimit: pipeline.serve.memoryLimit,
     maxRows: pipeline.serve.maxRows,
@@ -185,13 +187,13 @@ export async function runQuery(sql: string, opts: { dir: string; json?: boolean 
 /** `tributary catalog`: datasets with files, rows and time range. */
 export async function runCatalog(project: string, opts: { json?: boolean }): Promise<void> {
   const pipeline = loadPipeline(project);
-  if (!existsSync(join(pipeline.dataDir, "catalog.db"))) {
+  if (!hasCatalog(pipeline)) {
     throw new TributaryError(
       "TRB_CATALOG_UNKNOWN_DATASET",
       `No catalog in ${pipeline.dataDir}; run \`tributary up\` first.`,
     );
   }
-  const catalog = openEmbeddedCatalogReadonly(pipeline.dataDir);
+  const catalog = await openCatalog(pipeline, { readonly: true });
   try {
     const summary = await describeCatalog(catalog);
     if (opts.json) {

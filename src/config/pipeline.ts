@@ -51,8 +51,13 @@ export interface Pipeline {
   readonly root: string;
   /** Absolute folder of the embedded stream log and catalog. */
   readonly dataDir: string;
-  /** Absolute folder of the lake. */
+  /** Absolute folder of the lake (with an S3 lake: the local staging area). */
   readonly lakeDir: string;
+  /**
+   * Folders DuckDB may read lake files from: the lake folder, and with an S3 lake the local
+   * copies' folder (`backends.lake.cache_dir`).
+   */
+  readonly lakeReadDirs: readonly string[];
   readonly server: {
     readonly host: string;
     readonly port: number;
@@ -205,6 +210,11 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
     root,
     dataDir: abs(config.data_dir),
     lakeDir: abs(config.lake.location),
+    lakeReadDirs: Object.freeze(
+      config.backends.lake.kind === "s3"
+        ? [abs(config.lake.location), abs(config.backends.lake.cache_dir)]
+        : [abs(config.lake.location)],
+    ),
     server: Object.freeze({
       host: config.server.host,
       port: config.server.port,

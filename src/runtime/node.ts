@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
-import { openEmbeddedBackends, type Backends } from "../backends/registry.js";
+import { openBackends, type Backends } from "../backends/registry.js";
 import {
   BatchEngine,
   BatchScheduler,
@@ -113,7 +113,7 @@ export async function startNode(
     roles.delete("scheduler");
   }
   checkRoles([...roles]);
-  const backends = openEmbeddedBackends(pipeline.dataDir, pipeline.lakeDir);
+  const backends = await openBackends(pipeline);
   let ready = false;
   // Independent start-up work overlaps: the stream writer boots in its thread while DuckDB and
   // the HTTP server initialize (restart-to-ready is on the critical path of every deploy).
@@ -123,6 +123,7 @@ export async function startNode(
         catalog: backends.catalog,
         lake: backends.lake,
         lakeDir: pipeline.lakeDir,
+        extraReadDirs: pipeline.lakeReadDirs.filter((d) => d !== pipeline.lakeDir),
         tempDir: join(pipeline.dataDir, "duckdb-tmp"),
         memoryLimit: pipeline.serve.memoryLimit,
         maxRows: pipeline.serve.maxRows,

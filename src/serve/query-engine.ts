@@ -33,6 +33,8 @@ export interface QueryEngineOptions {
   readonly lake: ObjectStore;
   /** Folder DuckDB may read: the lake root. */
   readonly lakeDir: string;
+  /** Other folders DuckDB may read lake files from (an S3 lake's local copies). */
+  readonly extraReadDirs?: readonly string[];
   /** Folder for DuckDB's spill files. */
   readonly tempDir: string;
   readonly memoryLimit: string;
@@ -77,7 +79,8 @@ export class QueryEngine {
 
   static async create(o: QueryEngineOptions): Promise<QueryEngine> {
     mkdirSync(o.tempDir, { recursive: true });
-    mkdirSync(o.lakeDir, { recursive: true });
+    const readDirs = [o.lakeDir, ...(o.extraReadDirs ?? [])];
+    for (const d of readDirs) mkdirSync(d, { recursive: true });
     const db = await DuckDBInstance.create(":memory:", {
       threads: "2",
       memory_limit: o.memoryLimit,
@@ -87,7 +90,7 @@ export class QueryEngine {
     });
     const admin = await db.connect();
     // Order matters: allowed_directories can only be set while external access is on.
-    await admin.run(`SET allowed_directories = [${quoteString(o.lakeDir)}]`);
+    await admin.run(`SET allowed_directories = [${readDirs.map(quoteString).join(", ")}]`);
     await admin.run("SET enable_external_access = false");
     await admin.run("SET lock_configuration = true");
     return new QueryEngine(o, db, admin);

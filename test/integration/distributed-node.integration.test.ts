@@ -1,0 +1,157 @@
+// The same pipeline on the distributed lake and catalog: an S3-compatible bucket (s3rver) and
+// PostgreSQL. Ingest, land, SQL, batch and views work unchanged, and survive a restart with an
+// empty local cache (everything is read back from the bucket and the database).
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import { pino } from "pino";
+import { loadPipeline } from "../../src/config/index.js";
+import { startNode } from "../../src/runtime/node.js";
+import { startS3rver, type TestS3 } from "../../src/backends/s3/s3rver.test-util.js";
+import {
+  FLIGHTS_STREAM,
+  KEYS,
+  createProject,
+  startTestNode,
+  type ConfigTree,
+} from "../e2e/harness.js";
+
+const PG_URL = process.env.TRIBUTARY_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
+  let s3: TestS3;
+  const schema = `trb_it_${randomBytes(4).toString("hex")}`;
+  before(async () => {
+    s3 = await startS3rver("lake");
+  });
+  after(async () => {
+    await s3.stop();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+  });
+
+  it("ingest, land, SQL, batch and views, then a restart with an empty cache", async () => {
+    const config = (cacheDir: string): ConfigTree => ({
+      name: "distributed-it",
+      streams: { flights: FLIGHTS_STREAM },
+      keys: [
+        { id: KEYS.writer.id, secret: KEYS.writer.secret, scopes: ["write:flights"] },
+        { id: KEYS.reader.id, secret: KEYS.reader.secret, scopes: ["read:*"] },
+        { id: KEYS.admin.id, secret: KEYS.admin.secret, scopes: ["admin"] },
+      ],
+      views: {
+        departures: {
+          stream: "flights",
+          dimensions: ["origin"],
+          measures: { flights: "count", avg_delay: "avg(delay)" },
+        },
+      },
+      backends: {
+        lake: {
+          kind: "s3",
+          bucket: s3.bucket,
+          prefix: "lake",
+          region: s3.region,
+          endpoint: s3.endpoint,
+          force_path_style: true,
+          access_key_id: s3.credentials.accessKeyId,
+          secret_access_key: s3.credentials.secretAccessKey,
+          cache_dir: cacheDir,
+        },
+        catalog: { kind: "postgres", url: PG_URL, schema },
+      },
+    });
+    const flights = Array.from({ length: 300 }, (_, i) => ({
+      flight_id: `D${i}`,
+      date: new Date(Date.UTC(2001, 0, 1 + (i % 2), 0, i)).toISOString().slice(0, 19) + "Z",
+      delay: i % 40,
+      distance: 300,
+      origin: ["SFO", "LAX", "ORD"][i % 3]!,
+      destination: "JFK",
+    }));
+    const admin = { authorization: `Bearer ${KEYS.admin.secret}` };
+    const first = await startTestNode(config("cache-a"));
+    let counts: unknown;
+    try {
+      assert.equal((await first.send("flights", flights)).status, 200);
+      await first.flush();
+      counts = (
+        await first.query("SELECT origin, count(*) AS n FROM raw.flights GROUP BY ALL ORDER BY ALL")
+      ).rows;
+      assert.deepEqual(counts, [
+        ["LAX", 100],
+        ["ORD", 100],
+        ["SFO", 100],
+      ]);
+      const run = await first.post(
+        "/v1/batch/runs",
+        { mode: "backfill", from: "2001-01-01", to: "2001-01-02", wait: true },
+        admin,
+      );
+      assert.equal(run.json.run.status, "succeeded", run.text);
+    } finally {
+      await first.close();
+    }
+    // The objects are in the bucket, not only in the local cache.
+    const { S3Client, ListObjectsV2Command } = await import("@aws-sdk/client-s3");
+    const client = new S3Client({
+      region: s3.region,
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      credentials: s3.credentials,
+    });
+    const listed = await client.send(
+      new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: "lake/" }),
+    );
+    const keys = (listed.Contents ?? []).map((o) => o.Key!);
+    assert.ok(
+      keys.some((k) => k.startsWith("lake/raw/flights/")),
+      keys.join("\n"),
+    );
+    assert.ok(
+      keys.some((k) => k.startsWith("lake/view_state/departures/")),
+      keys.join("\n"),
+    );
+    client.destroy();
+
+    // A serve process elsewhere (new project folder, empty cache): the same answers, read from the
+    // bucket and the database.
+    const project = createProject(config("cache-b"));
+    const second = await startNode(loadPipeline(project.dir), {
+      port: 0,
+      host: "127.0.0.1",
+      log: pino({ level: "silent" }),
+      roles: ["serve"],
+    });
+    try {
+      const sql = await fetch(`${second.url}/v1/query`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${KEYS.reader.secret}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          sql: "SELECT origin, count(*) AS n FROM raw.flights GROUP BY ALL ORDER BY ALL",
+        }),
+      });
+      assert.deepEqual(((await sql.json()) as { rows: unknown }).rows, counts);
+      const res = await fetch(
+        `${second.url}/v1/views/departures?from=2001-01-01T00:00:00Z&to=2001-01-03T00:00:00Z&grain=day`,
+        { headers: { authorization: `Bearer ${KEYS.reader.secret}` } },
+      );
+      const view = (await res.json()) as { batch_until: string; rows: unknown[][] };
+      assert.equal(view.batch_until, "2001-01-03T00:00:00.000Z");
+      assert.equal(
+        view.rows.reduce((s, r) => s + Number(r[2]), 0),
+        300,
+      );
+      assert.ok(view.rows.every((r) => r[r.length - 1] === "batch"));
+    } finally {
+      await second.stop();
+      project.cleanup();
+    }
+  });
+});
