@@ -83,6 +83,10 @@ export const ERRORS = {
     status: 503,
     message: "The stream is closed (shutting down); retry after restart.",
   },
+  TRB_QUEUE_CLOSED: {
+    status: 503,
+    message: "The job queue is closed (shutting down); retry after restart.",
+  },
   TRB_STREAM_UNKNOWN: { status: 500, message: "The stream is not open in this backend." },
   TRB_LAND_WRITE_FAILED: {
     status: 500,

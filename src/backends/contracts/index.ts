@@ -2,3 +2,5 @@
 export type * from "./stream.js";
 export type * from "./catalog.js";
 export type * from "./object-store.js";
+export type * from "./speed-store.js";
+export type * from "./job-queue.js";
