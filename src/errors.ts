@@ -87,6 +87,11 @@ export const ERRORS = {
     status: 503,
     message: "The job queue is closed (shutting down); retry after restart.",
   },
+  TRB_STREAM_UNAVAILABLE: {
+    status: 503,
+    message:
+      "The stream backend is not answering (a server down or electing a leader); retry shortly.",
+  },
   TRB_STREAM_UNKNOWN: { status: 500, message: "The stream is not open in this backend." },
   TRB_LAND_WRITE_FAILED: {
     status: 500,

@@ -382,7 +382,7 @@ const streamBackendSpec = z
       .describe("NATS servers (`nats`)."),
     prefix: z
       .string()
-      .regex(/^[a-z][a-z0-9_]*$/, "lower_snake_case")
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, "lower-case letters, digits and `-`, at most 32")
       .default("tributary")
       .describe("Prefix of the JetStream streams and subjects (`nats`): one per project."),
     replicas: z
