@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { pino } from "pino";
 import { loadPipeline } from "../../src/config/index.js";
-import { startNode } from "../../src/runtime/node.js";
+import { startNode, type Role, type RunningNode } from "../../src/runtime/node.js";
 import { startS3rver, type TestS3 } from "../../src/backends/s3/s3rver.test-util.js";
 import {
   FLIGHTS_STREAM,
@@ -152,6 +152,138 @@ describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
     } finally {
       await second.stop();
       project.cleanup();
+    }
+  });
+
+  it("roles in separate nodes on NATS, PostgreSQL and S3: collect, land + speed, serve + batch", async () => {
+    const prefix = `it-${randomBytes(3).toString("hex")}`;
+    const roleSchema = `${schema}_roles`;
+    const tree: ConfigTree = {
+      name: "roles-it",
+      streams: { flights: FLIGHTS_STREAM },
+      keys: [
+        { id: KEYS.writer.id, secret: KEYS.writer.secret, scopes: ["write:flights"] },
+        { id: KEYS.reader.id, secret: KEYS.reader.secret, scopes: ["read:*"] },
+        { id: KEYS.admin.id, secret: KEYS.admin.secret, scopes: ["admin"] },
+      ],
+      lake: { flush: { max_bytes: "16MiB", max_age: "1s" } },
+      views: {
+        departures: {
+          stream: "flights",
+          dimensions: ["origin"],
+          measures: { flights: "count", p95_delay: "p95(delay)" },
+        },
+      },
+      backends: {
+        stream: { kind: "nats", prefix },
+        lake: {
+          kind: "s3",
+          bucket: s3.bucket,
+          prefix: "roles",
+          region: s3.region,
+          endpoint: s3.endpoint,
+          force_path_style: true,
+          access_key_id: s3.credentials.accessKeyId,
+          secret_access_key: s3.credentials.secretAccessKey,
+        },
+        catalog: { kind: "postgres", url: PG_URL, schema: roleSchema },
+      },
+    };
+    // Each node has its own project folder (its own local cache and data dir), as on its own machine.
+    const projects = [createProject(tree), createProject(tree), createProject(tree)];
+    const log = pino({ level: "silent" });
+    const start = (i: number, roles: Role[]) =>
+      startNode(loadPipeline(projects[i]!.dir), { port: 0, host: "127.0.0.1", log, roles });
+    const nodes: RunningNode[] = [];
+    try {
+      const collect = await start(0, ["collect"]);
+      nodes.push(collect);
+      const land = await start(1, ["land", "speed"]);
+      nodes.push(land);
+      const serve = await start(2, ["serve", "batch"]);
+      nodes.push(serve);
+      const call = async (url: string, secret: string, body?: unknown) => {
+        const res = await fetch(url, {
+          method: body === undefined ? "GET" : "POST",
+          headers: {
+            authorization: `Bearer ${secret}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        return { status: res.status, json: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any -- test bodies
+      };
+      const flights = Array.from({ length: 240 }, (_, i) => ({
+        flight_id: `N${i}`,
+        date: new Date(Date.UTC(2001, 0, 1, 0, i * 5)).toISOString().slice(0, 19) + "Z",
+        delay: i % 50,
+        distance: 300,
+        origin: ["SFO", "LAX", "ORD"][i % 3]!,
+        destination: "JFK",
+      }));
+      const sent = await call(
+        `${collect.url}/v1/streams/flights/events`,
+        KEYS.writer.secret,
+        flights,
+      );
+      assert.equal(sent.status, 200, JSON.stringify(sent.json));
+      // A retry of the same request (a client that lost the answer) stores nothing new.
+      await call(
+        `${collect.url}/v1/streams/flights/events`,
+        KEYS.writer.secret,
+        flights.slice(0, 40),
+      );
+      // Flush on the serve node: it lands nothing itself and waits for the catalog to hold every
+      // position appended before the call (land and speed commit in another node).
+      const flushed = await call(`${serve.url}/v1/flush`, KEYS.admin.secret, {});
+      assert.equal(flushed.status, 200, JSON.stringify(flushed.json));
+      const sql = await call(`${serve.url}/v1/query`, KEYS.reader.secret, {
+        sql: "SELECT count(*) AS n, count(DISTINCT _event_id) AS ids FROM raw.flights",
+      });
+      assert.deepEqual(sql.json.rows, [[240, 240]]);
+      // Speed rows come from the speed node's checkpoint, batch rows from the serve node's engine.
+      const view = async () =>
+        (
+          await call(
+            `${serve.url}/v1/views/departures?from=2001-01-01T00:00:00Z&to=2001-01-02T00:00:00Z&grain=day`,
+            KEYS.reader.secret,
+          )
+        ).json as { batch_until: string | null; rows: unknown[][] };
+      const live = await view();
+      assert.equal(live.batch_until, null);
+      assert.deepEqual(
+        live.rows.map((r) => [r[1], r[2], r[r.length - 1]]),
+        [
+          ["LAX", 80, "speed"],
+          ["ORD", 80, "speed"],
+          ["SFO", 80, "speed"],
+        ],
+      );
+      const run = await call(`${serve.url}/v1/batch/runs`, KEYS.admin.secret, {
+        date: "2001-01-01",
+        wait: true,
+      });
+      assert.equal(run.json.run.status, "succeeded", JSON.stringify(run.json));
+      const built = await view();
+      assert.equal(built.batch_until, "2001-01-02T00:00:00.000Z");
+      assert.deepEqual(
+        built.rows.map((r) => [r[1], r[2], r[3], r[r.length - 1]]),
+        live.rows.map((r) => [r[1], r[2], r[3], "batch"]),
+      );
+    } finally {
+      for (const n of nodes.reverse()) await n.stop();
+      for (const p of projects) p.cleanup();
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${roleSchema} CASCADE`);
+      await client.end();
+      const { connect } = await import("@nats-io/transport-node");
+      const { jetstreamManager } = await import("@nats-io/jetstream");
+      const nc = await connect({ servers: "127.0.0.1:4222" });
+      const jsm = await jetstreamManager(nc);
+      for await (const si of jsm.streams.list())
+        if (si.config.name.includes(prefix)) await jsm.streams.delete(si.config.name);
+      await nc.close();
     }
   });
 });
