@@ -79,6 +79,8 @@ export interface ProjectOptions {
   readonly flushMaxBytes?: string;
   /** `lake.flush.max_age`, e.g. "1h" (default: the config default). */
   readonly flushMaxAge?: string;
+  /** `backends:` as written in tributary.yaml (default: embedded). */
+  readonly backends?: Record<string, unknown>;
 }
 
 /** Creates a temp project for a benchmark run. */
@@ -98,6 +100,7 @@ export function createBenchProject(options: ProjectOptions = {}): BenchProject {
       },
     };
   }
+  if (options.backends !== undefined) config.backends = options.backends;
   writeFileSync(join(dir, "tributary.yaml"), stringify(config));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -1,7 +1,7 @@
 // Server process of http_to_stream: `tributary up` (no replay; the land stage unless `land: false`) on a fresh temp project.
 import { pino } from "pino";
 import { loadPipeline } from "../../../src/config/index.js";
-import { startNode } from "../../../src/runtime/node.js";
+import { startNode, type Role } from "../../../src/runtime/node.js";
 import { createBenchProject, type ProjectOptions } from "../../flights.js";
 
 /** The line this process prints once it listens. */
@@ -11,7 +11,10 @@ export interface ServerHello {
 }
 
 async function main(): Promise<void> {
-  const options = JSON.parse(process.argv[2] ?? "{}") as ProjectOptions & { land?: boolean };
+  const options = JSON.parse(process.argv[2] ?? "{}") as ProjectOptions & {
+    land?: boolean;
+    roles?: Role[];
+  };
   const project = createBenchProject(options);
   const pipeline = loadPipeline(project.dir);
   // Warnings and errors go to stderr (stdout carries the hello line); normal operation logs none.
@@ -21,9 +24,13 @@ async function main(): Promise<void> {
     host: "127.0.0.1",
     replay: false,
     log,
-    land: options.land !== false,
-    // Collect alone runs no batch engine either; the full process runs every stage.
-    batch: options.land !== false,
+    ...(options.roles !== undefined
+      ? { roles: options.roles }
+      : {
+          land: options.land !== false,
+          // Collect alone runs no batch engine either; the full process runs every stage.
+          batch: options.land !== false,
+        }),
   });
   const hello: ServerHello = { url: node.url, pid: process.pid };
   process.stdout.write(JSON.stringify(hello) + "\n");
