@@ -404,11 +404,7 @@ export function jobQueueContract(
         ["status", () => closing.status(queue, ["c"])],
       ];
       for (const [what, call] of calls) {
-        await assert.rejects(
-          call,
-          (e: unknown) => isTributaryError(e, "TRB_QUEUE_CLOSED"),
-          what,
-        );
+        await assert.rejects(call, (e: unknown) => isTributaryError(e, "TRB_QUEUE_CLOSED"), what);
       }
     });
 
