@@ -376,6 +376,10 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
     "Set `segment_stream: <stream>` on the key (the stream needs `format: segment`), so its Segment calls have somewhere to go.",
   TRB_STREAM_CLOSED:
     "The stream backend is closed because the process is stopping; nothing of the rejected call was stored. Retry after the restart.",
+  TRB_STREAM_UNAVAILABLE:
+    "A distributed stream (NATS JetStream) did not acknowledge: a server is down, or a cluster is electing a new stream leader (a few seconds). Some events of the request may be stored; retry the same request after `Retry-After`: events are deduplicated by id, so a retry stores each event once.",
+  TRB_QUEUE_CLOSED:
+    "The job queue backend is closed because the process is stopping; the rejected call changed nothing. Jobs this process had taken stay leased until their leases end, then go to another worker.",
   TRB_STREAM_UNKNOWN:
     "A bug or a stream renamed while running: the stream was not opened in this process. Restart; report it if it persists.",
   TRB_LAND_WRITE_FAILED:

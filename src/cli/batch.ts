@@ -251,8 +251,7 @@ function print(summary: RunSummary | undefined, json: boolean): void {
 /** Whether the project has a catalog to read (a server catalog always exists). */
 export function hasCatalog(pipeline: Pipeline): boolean {
   return (
-    pipeline.backends.catalog.kind !== "sqlite" ||
-    existsSync(join(pipeline.dataDir, "catalog.db"))
+    pipeline.backends.catalog.kind !== "sqlite" || existsSync(join(pipeline.dataDir, "catalog.db"))
   );
 }
 

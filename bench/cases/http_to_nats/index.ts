@@ -98,8 +98,8 @@ export const httpToNats: BenchCase = {
       collectServer(prefix, PIN ? "1" : undefined),
     );
     let peak: LoadSummary;
-    let cpu: { total: number; main: number } | null = null;
-    let stored = 0;
+    let cpu: { total: number; main: number } | null;
+    let stored: number;
     try {
       const url = server.hello.url;
       await timed("warm-up", () =>
