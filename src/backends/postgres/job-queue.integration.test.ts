@@ -1,39 +1,14 @@
 // Runs the JobQueue contract suite against PostgreSQL (pg-boss), plus two instances taking at once as two worker processes would.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, test } from "node:test";
-import pg from "pg";
+import { test } from "node:test";
 import { jobQueueContract } from "../contracts/job-queue.case.js";
 import type { JobQueue } from "../contracts/index.js";
 import { PostgresJobQueue } from "./job-queue.js";
+import { PG_URL, testSchemas } from "./pg.test-util.js";
 
-/** The server under test; CI starts it on the default port. A failure to connect fails the test. */
-const URL = process.env.TRIBUTARY_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-
-/** Every schema this run makes, all named `<RUN>_<n>`, dropped when the file is done. */
-const RUN = `trb_jobs_${randomBytes(4).toString("hex")}`;
-const schemas = new Map<string, string>();
-
-/** A schema of its own for `key` (the contract's folder, or a test), the same on every call. */
-function schemaFor(key: string): string {
-  let schema = schemas.get(key);
-  if (schema === undefined) {
-    schema = `${RUN}_${schemas.size + 1}`;
-    schemas.set(key, schema);
-  }
-  return schema;
-}
-
-after(async () => {
-  const admin = new pg.Client({ connectionString: URL });
-  await admin.connect();
-  try {
-    for (const schema of schemas.values())
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await admin.end();
-  }
-});
+const URL = PG_URL;
+const { schemaFor } = testSchemas("trb_jobs");
 
 // Instances made on one folder share a schema: the crash and restart cases run as written.
 jobQueueContract("PostgresJobQueue", (dir) =>
