@@ -1,7 +1,7 @@
 // Names the concrete backends: the only module besides runtime/ that knows which exist.
 import { join } from "node:path";
 import type { Pipeline } from "../config/index.js";
-import type { CatalogStore, ObjectStore, Stream } from "./contracts/index.js";
+import type { CatalogStore, ObjectStore, SpeedStore, Stream } from "./contracts/index.js";
 import { LocalObjectStore } from "./local/object-store.js";
 import { SqliteCatalog } from "./sqlite/catalog-store.js";
 import { SqliteStream } from "./sqlite/stream-log.js";
@@ -93,4 +93,16 @@ export async function openLake(pipeline: Pipeline): Promise<ObjectStore> {
     cacheDir: b.cacheDir,
     ...(b.storageClass === undefined ? {} : { storageClass: b.storageClass }),
   });
+}
+
+/** The speed store of a pipeline; undefined when the speed layer checkpoints into the catalog. */
+export async function openSpeedStore(pipeline: Pipeline): Promise<SpeedStore | undefined> {
+  const b = pipeline.backends.speed;
+  if (b.kind === "catalog") return undefined;
+  if (b.kind === "redis") {
+    const { RedisSpeedStore } = await import("./redis/speed-store.js");
+    return RedisSpeedStore.open({ url: b.url, prefix: b.prefix });
+  }
+  const { PostgresSpeedStore } = await import("./postgres/speed-store.js");
+  return PostgresSpeedStore.open({ url: b.url, schema: b.schema });
 }

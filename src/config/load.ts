@@ -192,6 +192,11 @@ function crossCheck(
         "give both access_key_id and secret_access_key, or neither (the AWS SDK's chain)",
       );
   }
+  if (config.backends.speed.kind !== "catalog" && config.backends.speed.url === undefined)
+    fail(
+      ["backends", "speed", "kind"],
+      `a ${config.backends.speed.kind} speed store needs \`url\``,
+    );
   if (catalog.kind === "postgres" && catalog.url === undefined)
     fail(
       ["backends", "catalog", "kind"],

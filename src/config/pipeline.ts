@@ -118,6 +118,10 @@ export interface BackendsPlan {
   readonly catalog:
     | { readonly kind: "sqlite" }
     | { readonly kind: "postgres"; readonly url: string; readonly schema: string };
+  readonly speed:
+    | { readonly kind: "catalog" }
+    | { readonly kind: "redis"; readonly url: string; readonly prefix: string }
+    | { readonly kind: "postgres"; readonly url: string; readonly schema: string };
 }
 
 /** Where `today` comes from for scheduled batch runs. */
@@ -272,8 +276,15 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
 
 /** The `backends:` section as plans (the loader has checked required fields). */
 function resolveBackends(config: PipelineConfig, abs: (p: string) => string): BackendsPlan {
-  const { stream, lake, catalog } = config.backends;
+  const { stream, lake, catalog, speed } = config.backends;
   return Object.freeze({
+    speed: Object.freeze(
+      speed.kind === "redis"
+        ? { kind: "redis" as const, url: speed.url!, prefix: speed.prefix }
+        : speed.kind === "postgres"
+          ? { kind: "postgres" as const, url: speed.url!, schema: speed.schema }
+          : { kind: "catalog" as const },
+    ),
     stream: Object.freeze(
       stream.kind === "nats"
         ? {

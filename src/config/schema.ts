@@ -458,9 +458,31 @@ const catalogBackendSpec = z
   })
   .describe("Where the catalog lives.");
 
+const speedBackendSpec = z
+  .strictObject({
+    kind: z
+      .enum(["catalog", "redis", "postgres"])
+      .default("catalog")
+      .describe(
+        "Where the speed layer checkpoints its window states: `catalog` (one checkpoint per view in the catalog), or a speed store shared by processes, written with compare-and-set so a stale speed process cannot overwrite a newer checkpoint: `redis` or `postgres`.",
+      ),
+    url: z
+      .string()
+      .optional()
+      .describe("Connection URL (`redis`: `redis://host:6379`; `postgres`: as the catalog's)."),
+    prefix: z.string().default("tributary:").describe("Key prefix (`redis`)."),
+    schema: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/, "lower_snake_case")
+      .default("tributary")
+      .describe("PostgreSQL schema (`postgres`)."),
+  })
+  .describe("Where the speed layer's states live.");
+
 const backendsSpec = z
   .strictObject({
     stream: streamBackendSpec.default(streamBackendSpec.parse({})),
+    speed: speedBackendSpec.default(speedBackendSpec.parse({})),
     lake: lakeBackendSpec.default(lakeBackendSpec.parse({})),
     catalog: catalogBackendSpec.default(catalogBackendSpec.parse({})),
   })

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
-import { openBackends, type Backends } from "../backends/registry.js";
+import { openBackends, openSpeedStore, type Backends } from "../backends/registry.js";
 import {
   BatchEngine,
   BatchScheduler,
@@ -114,6 +114,8 @@ export async function startNode(
   }
   checkRoles([...roles]);
   const backends = await openBackends(pipeline);
+  const speedStore =
+    roles.has("speed") || roles.has("serve") ? await openSpeedStore(pipeline) : undefined;
   let ready = false;
   // Independent start-up work overlaps: the stream writer boots in its thread while DuckDB and
   // the HTTP server initialize (restart-to-ready is on the critical path of every deploy).
@@ -202,8 +204,12 @@ export async function startNode(
       const applied = await Promise.all(
         viewTargets.map(
           // A view no speed process has checkpointed yet has nothing to wait for.
-          async (t) =>
-            ((await backends.catalog.speedCheckpoint(t.view))?.position ?? t.end) >= t.end,
+          async (t) => {
+            const position = speedStore
+              ? (await speedStore.loadShard(t.view, "0"))?.position
+              : (await backends.catalog.speedCheckpoint(t.view))?.position;
+            return (position ?? t.end) >= t.end;
+          },
         ),
       );
       if (landed.every(Boolean) && applied.every(Boolean)) return;
@@ -237,13 +243,15 @@ export async function startNode(
             catalog: backends.catalog,
             log,
             batchUntil: () => batchUntil(node.name),
+            // One shard per view until speed work is shared out by stream partition.
+            ...(speedStore ? { store: { speed: speedStore, shard: "0" } } : {}),
           }),
       );
   await Promise.all(speedViews.map((v) => v.prepare()));
   const readers = new Map(
     [...views.values()].map((node) => [
       node.name,
-      new SpeedCheckpointReader(node, backends.catalog),
+      new SpeedCheckpointReader(node, backends.catalog, 200, speedStore),
     ]),
   );
   const speedOf = (
@@ -402,6 +410,7 @@ export async function startNode(
       engine?.close();
       await backends.stream.close();
       await backends.catalog.close();
+      await speedStore?.close();
     })());
 
   return { url, app, backends, log, flush: flushLake, stop };

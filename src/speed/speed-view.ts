@@ -1,6 +1,12 @@
 // The speed layer of one view: consumes its stream, folds events into event-time windows, checkpoints exactly once.
 import type { Logger } from "pino";
-import type { CatalogStore, StoredRecord, Stream } from "../backends/contracts/index.js";
+import type {
+  CatalogStore,
+  SpeedStore,
+  StoredRecord,
+  Stream,
+} from "../backends/contracts/index.js";
+import { isTributaryError } from "../errors.js";
 import { metrics } from "../telemetry.js";
 import { ViewAggregator, type ViewNode } from "../views/index.js";
 
@@ -19,6 +25,12 @@ export interface SpeedViewOptions {
    * (serve answers them from the batch layer). Default: nothing is covered.
    */
   readonly batchUntil?: () => Promise<number>;
+  /**
+   * Where checkpoints go: a SpeedStore shard (distributed: PostgreSQL or Redis), saved with
+   * compare-and-set on the position, so a stale process cannot overwrite a newer checkpoint.
+   * Default: the catalog's one checkpoint per view.
+   */
+  readonly store?: { readonly speed: SpeedStore; readonly shard: string };
 }
 
 /** The consumer name of a view's speed layer in its stream (retention waits for it). */
@@ -36,10 +48,12 @@ export function speedConsumer(view: string): string {
  */
 export class SpeedView {
   readonly #o: SpeedViewOptions;
-  readonly aggregator: ViewAggregator;
+  #aggregator: ViewAggregator;
   #position = 1;
   #maxTime: number | null = null;
   #late = 0;
+  /** The position of the shard's checkpoint in the store (compare-and-set), null when none. */
+  #saved: number | null = null;
   #dirty = false;
   #lastCheckpoint = 0;
   #stopping = false;
@@ -49,7 +63,12 @@ export class SpeedView {
 
   constructor(options: SpeedViewOptions) {
     this.#o = options;
-    this.aggregator = new ViewAggregator(options.node);
+    this.#aggregator = new ViewAggregator(options.node);
+  }
+
+  /** The window states (replaced when another process took this view's shard over). */
+  get aggregator(): ViewAggregator {
+    return this.#aggregator;
   }
 
   /** Next stream position to read (everything before it is applied). */
@@ -71,7 +90,10 @@ export class SpeedView {
   async prepare(): Promise<void> {
     const o = this.#o;
     await o.stream.register(o.node.stream, speedConsumer(o.node.name));
-    const cp = await o.catalog.speedCheckpoint(o.node.name);
+    const cp = o.store
+      ? await o.store.speed.loadShard(o.node.name, o.store.shard)
+      : await o.catalog.speedCheckpoint(o.node.name);
+    this.#saved = o.store ? (cp?.position ?? null) : null;
     if (cp && cp.viewHash === o.node.hash) {
       this.aggregator.restore(cp.state);
       this.#position = cp.position;
@@ -135,14 +157,34 @@ export class SpeedView {
   async checkpoint(): Promise<void> {
     const o = this.#o;
     if (o.batchUntil) this.aggregator.evictBefore(await o.batchUntil());
-    await o.catalog.saveSpeedCheckpoint({
-      view: o.node.name,
+    const checkpoint = {
       viewHash: o.node.hash,
       position: this.#position,
       maxTime: this.#maxTime,
       late: this.#late,
       state: this.aggregator.serialize(),
-    });
+    };
+    if (o.store) {
+      try {
+        await o.store.speed.save(o.node.name, o.store.shard, this.#saved, checkpoint);
+      } catch (e) {
+        if (!isTributaryError(e, "TRB_CATALOG_CONFLICT")) throw e;
+        // Another process saved this shard since: it took over. Start again from its checkpoint
+        // (what this process applied since is applied there too, or will be).
+        o.log.warn(
+          { view: o.node.name, shard: o.store.shard },
+          "speed shard taken over; reloading",
+        );
+        this.#aggregator = new ViewAggregator(o.node);
+        this.#dirty = false;
+        this.#position = 1;
+        this.#maxTime = null;
+        this.#late = 0;
+        await this.prepare();
+        return;
+      }
+      this.#saved = checkpoint.position;
+    } else await o.catalog.saveSpeedCheckpoint({ view: o.node.name, ...checkpoint });
     this.#dirty = false;
     this.#lastCheckpoint = Date.now();
     await o.stream.commit(o.node.stream, speedConsumer(o.node.name), this.#position);

@@ -176,6 +176,8 @@ describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
       },
       backends: {
         stream: { kind: "nats", prefix },
+        // Speed checkpoints in Redis, shared by the speed node and the serve node.
+        speed: { kind: "redis", url: "redis://127.0.0.1:6379", prefix: `${prefix}:` },
         lake: {
           kind: "s3",
           bucket: s3.bucket,
@@ -284,6 +286,11 @@ describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
       for await (const si of jsm.streams.list())
         if (si.config.name.includes(prefix)) await jsm.streams.delete(si.config.name);
       await nc.close();
+      const { Redis } = await import("ioredis");
+      const redis = new Redis("redis://127.0.0.1:6379");
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
     }
   });
 });

@@ -169,6 +169,8 @@ describe("faults on NATS + PostgreSQL", () => {
       backends: {
         stream: { kind: "nats", servers: [NATS], prefix },
         catalog: { kind: "postgres", url: PG_URL, schema },
+        // Speed checkpoints in the PostgreSQL speed store (compare-and-set per shard).
+        speed: { kind: "postgres", url: PG_URL, schema },
       },
     });
     const children: ChildProcess[] = [];
