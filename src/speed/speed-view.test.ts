@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { pino } from "pino";
+import { MemorySpeedStore } from "../backends/local/speed-store.js";
 import { SqliteCatalog } from "../backends/sqlite/catalog-store.js";
 import { SqliteStream } from "../backends/sqlite/stream-log.js";
 import { parseConfigText, resolvePipeline } from "../config/index.js";
@@ -181,6 +182,60 @@ describe("SpeedView", () => {
     } finally {
       await stream.close();
       await catalog.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("with a speed store, a stale process is fenced: it reloads the newer checkpoint, nothing counts twice", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "trb-speed-"));
+    const stream = new SqliteStream(join(dir, "stream.db"), { inProcess: true });
+    const catalog = new SqliteCatalog(join(dir, "catalog.db"));
+    const store = new MemorySpeedStore();
+    try {
+      await stream.open({ name: "flights", dedupWindowMs: 60_000, dedupMaxIds: 1000, retainMs: 0 });
+      const flights: Flight[] = Array.from({ length: 90 }, (_, i) => ({
+        id: `Z${i}`,
+        time: BASE + i * 60_000,
+        delay: i % 20,
+        origin: ["SFO", "LAX"][i % 2]!,
+        destination: "JFK",
+      }));
+      await stream.append(
+        "flights",
+        flights.map((f) => ({ id: f.id, time: f.time, data: JSON.stringify(record(f)) })),
+      );
+      const open = async (): Promise<SpeedView> => {
+        const v = new SpeedView({
+          node,
+          stream,
+          catalog,
+          log,
+          readBatch: 30,
+          store: { speed: store, shard: "0" },
+        });
+        await v.prepare();
+        return v;
+      };
+      // A checkpoints 30 records; B (a restart while A still runs) takes over and goes to the end.
+      const a = await open();
+      await a.step();
+      await a.checkpoint();
+      const b = await open();
+      while ((await b.step()) > 0);
+      await b.checkpoint();
+      assert.equal(b.position, 91);
+      // A, stale, applies more and checkpoints: refused, it reloads B's checkpoint instead.
+      await a.step();
+      await a.checkpoint();
+      assert.equal(a.position, 91, "A continues from B's checkpoint");
+      assert.equal((await store.loadShard(node.name, "0"))?.position, 91, "B's checkpoint stands");
+      while ((await a.step()) > 0);
+      await a.checkpoint();
+      assert.deepEqual(a.aggregator.rows(), reference(flights).rows);
+    } finally {
+      await stream.close();
+      await catalog.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
