@@ -13,6 +13,13 @@ import type {
   JsonValue,
   TakeOptions,
 } from "../contracts/index.js";
+import {
+  checkName,
+  checkNonNegative,
+  checkPositiveInteger,
+  checkSpec,
+  checkTake,
+} from "../contracts/job-queue-checks.js";
 
 /** The `maxAttempts` of a job that names none (see `JobSpec`). */
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -294,30 +301,4 @@ export class LocalJobQueue implements JobQueue {
 
 function wake(q: Queue): void {
   for (const waiter of [...q.waiters]) waiter();
-}
-
-function checkSpec(job: JobSpec): void {
-  checkName("key", job.key);
-  if (job.maxAttempts !== undefined) checkPositiveInteger("maxAttempts", job.maxAttempts);
-}
-
-function checkTake(options: TakeOptions): void {
-  checkPositiveInteger("max", options.max);
-  checkPositiveInteger("leaseMs", options.leaseMs);
-  if (options.waitMs !== undefined) checkNonNegative("waitMs", options.waitMs);
-}
-
-function checkName(what: string, name: string): void {
-  if (typeof name !== "string" || name === "" || name.includes("\0"))
-    throw new RangeError(`${what} must be a non-empty string without NUL`);
-}
-
-function checkPositiveInteger(what: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new RangeError(`${what} must be an integer >= 1, not ${n}`);
-}
-
-function checkNonNegative(what: string, n: number): void {
-  if (typeof n !== "number" || !(n >= 0) || !Number.isFinite(n))
-    throw new RangeError(`${what} must be a finite number >= 0, not ${n}`);
 }

@@ -15,6 +15,13 @@ import type {
   TakeOptions,
 } from "../contracts/index.js";
 import { connectPostgres, type PgQueryable, type PostgresConnection } from "./connection.js";
+import {
+  checkName,
+  checkNonNegative,
+  checkPositiveInteger,
+  checkSpec,
+  checkTake,
+} from "../contracts/job-queue-checks.js";
 
 /** Options of `PostgresJobQueue.open`. */
 export interface PostgresJobQueueOptions {
@@ -523,30 +530,4 @@ function toStatus(row: JobRow): JobStatus {
             ? "cancelled"
             : undefined;
   return error === undefined ? status : { ...status, error };
-}
-
-function checkSpec(job: JobSpec): void {
-  checkName("key", job.key);
-  if (job.maxAttempts !== undefined) checkPositiveInteger("maxAttempts", job.maxAttempts);
-}
-
-function checkTake(options: TakeOptions): void {
-  checkPositiveInteger("max", options.max);
-  checkPositiveInteger("leaseMs", options.leaseMs);
-  if (options.waitMs !== undefined) checkNonNegative("waitMs", options.waitMs);
-}
-
-function checkName(what: string, name: string): void {
-  if (typeof name !== "string" || name === "" || name.includes("\0"))
-    throw new RangeError(`${what} must be a non-empty string without NUL`);
-}
-
-function checkPositiveInteger(what: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new RangeError(`${what} must be an integer >= 1, not ${n}`);
-}
-
-function checkNonNegative(what: string, n: number): void {
-  if (typeof n !== "number" || !(n >= 0) || !Number.isFinite(n))
-    throw new RangeError(`${what} must be a finite number >= 0, not ${n}`);
 }

@@ -12,6 +12,7 @@ import {
   type PostgresConnection,
   type PostgresOptions,
 } from "./connection.js";
+import { checkName, checkSave } from "../contracts/speed-store-checks.js";
 
 /** The advisory lock the DDL at open holds, so processes opening a new schema together do not race. */
 const DDL_LOCK = "speed-store";
@@ -209,35 +210,4 @@ function toCheckpoint(r: ShardRow): StoredShardCheckpoint {
     state: Uint8Array.from(r.state),
     savedAt: r.saved_at.toISOString(),
   };
-}
-
-/** The argument checks of the SpeedStore contract: RangeError before anything is written. */
-function checkSave(view: string, shard: string, expected: number | null, c: ShardCheckpoint): void {
-  checkName("view", view);
-  checkName("shard", shard);
-  if (expected !== null) checkCount("expected", expected);
-  checkCount("position", c.position);
-  checkCount("late", c.late);
-  if (c.maxTime !== null && !Number.isSafeInteger(c.maxTime)) {
-    throw new RangeError(`maxTime must be a safe integer or null, not ${c.maxTime}`);
-  }
-  if (typeof c.viewHash !== "string" || c.viewHash.includes("\0") || LONE.test(c.viewHash)) {
-    throw new RangeError("viewHash must be well-formed text without NUL");
-  }
-  if (!(c.state instanceof Uint8Array)) throw new RangeError("state must be a Uint8Array");
-}
-
-/** A UTF-16 surrogate without its pair: not encodable as UTF-8, so it would not round-trip. */
-const LONE = /\p{Surrogate}/u;
-
-function checkName(what: string, name: string): void {
-  if (typeof name !== "string" || name === "" || name.includes("\0") || LONE.test(name)) {
-    throw new RangeError(`${what} must be non-empty, well-formed text without NUL`);
-  }
-}
-
-function checkCount(what: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new RangeError(`${what} must be a non-negative safe integer, not ${n}`);
-  }
 }
