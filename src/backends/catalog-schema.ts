@@ -1,4 +1,11 @@
 // The catalog's tables, defined once: the SQLite and PostgreSQL catalogs both render their DDL from here.
+import type {
+  BatchRunInfo,
+  BatchTaskInfo,
+  DatasetInfo,
+  PartitionState,
+  SchemaColumn,
+} from "./contracts/index.js";
 
 /**
  * A column's logical type. SQLite spells them TEXT, INTEGER, BIGINT, REAL, BLOB (all 64-bit
@@ -295,4 +302,103 @@ function wrap(items: readonly string[]): string {
   });
   lines.push(`  ${line}`);
   return lines.join("\n");
+}
+
+// Rows as both catalogs read them back (column names of the tables above), and their mapping.
+
+export interface DatasetRow {
+  id: number;
+  layer: string;
+  name: string;
+  kind: string;
+  description: string | null;
+  partition_columns: string;
+  created_at: string;
+  version: number;
+  columns: string;
+}
+
+export interface PartitionRow {
+  model: string;
+  day: string;
+  status: PartitionState["status"];
+  model_hash: string | null;
+  input_snapshot: number | null;
+  built_at: string | null;
+  run_id: number | null;
+  row_count: number | null;
+  reason: string | null;
+}
+
+export interface RunRow {
+  id: number;
+  trigger: string;
+  status: BatchRunInfo["status"];
+  started_at: string;
+  finished_at: string | null;
+  days: string;
+  error: string | null;
+}
+
+export interface TaskRow {
+  run_id: number;
+  model: string;
+  days: string;
+  status: BatchTaskInfo["status"];
+  attempts: number;
+  started_at: string | null;
+  ms: number | null;
+  rows_in: number | null;
+  rows_out: number | null;
+  error: string | null;
+}
+
+export interface TestResultRow {
+  run_id: number;
+  model: string;
+  day: string;
+  test: string;
+  passed: number;
+  failures: number;
+  message: string | null;
+}
+
+export interface FileRow {
+  path: string;
+  dataset: string;
+  partition_values: string;
+  row_count: number;
+  bytes: number;
+  min_time: number | null;
+  max_time: number | null;
+  schema_version: number;
+  added_in: number;
+}
+
+/** A `batch_runs` row as the contract returns it. */
+export function toRun(r: RunRow): BatchRunInfo {
+  return {
+    id: r.id,
+    trigger: r.trigger,
+    status: r.status,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    days: JSON.parse(r.days) as string[],
+    error: r.error,
+  };
+}
+
+/** A dataset row joined with its current schema version. */
+export function toDataset(r: DatasetRow): DatasetInfo {
+  return {
+    id: r.id,
+    layer: r.layer,
+    name: r.name,
+    kind: r.kind,
+    description: r.description,
+    schemaVersion: r.version,
+    columns: JSON.parse(r.columns) as SchemaColumn[],
+    partitionColumns: JSON.parse(r.partition_columns) as string[],
+    createdAt: r.created_at,
+  };
 }

@@ -9,13 +9,22 @@ import type {
   DatasetInfo,
   DatasetRef,
   PartitionState,
-  SchemaColumn,
   SnapshotInfo,
   SpeedCheckpoint,
   StoredFile,
   TestResultInfo,
 } from "../contracts/index.js";
-import { catalogDdl } from "../catalog-schema.js";
+import {
+  catalogDdl,
+  toDataset,
+  toRun,
+  type DatasetRow,
+  type FileRow,
+  type PartitionRow,
+  type RunRow,
+  type TaskRow,
+  type TestResultRow,
+} from "../catalog-schema.js";
 import {
   connectPostgres,
   type PgQueryable,
@@ -29,75 +38,6 @@ import {
  * setPartitions, the DDL at open): the one writer at a time that SQLite has by construction.
  */
 const WRITE_LOCK = "catalog";
-
-interface DatasetRow {
-  id: number;
-  layer: string;
-  name: string;
-  kind: string;
-  description: string | null;
-  partition_columns: string;
-  created_at: string;
-  version: number;
-  columns: string;
-}
-
-interface PartitionRow {
-  model: string;
-  day: string;
-  status: PartitionState["status"];
-  model_hash: string | null;
-  input_snapshot: number | null;
-  built_at: string | null;
-  run_id: number | null;
-  row_count: number | null;
-  reason: string | null;
-}
-
-interface RunRow {
-  id: number;
-  trigger: string;
-  status: BatchRunInfo["status"];
-  started_at: string;
-  finished_at: string | null;
-  days: string;
-  error: string | null;
-}
-
-interface TaskRow {
-  run_id: number;
-  model: string;
-  days: string;
-  status: BatchTaskInfo["status"];
-  attempts: number;
-  started_at: string | null;
-  ms: number | null;
-  rows_in: number | null;
-  rows_out: number | null;
-  error: string | null;
-}
-
-interface TestResultRow {
-  run_id: number;
-  model: string;
-  day: string;
-  test: string;
-  passed: number;
-  failures: number;
-  message: string | null;
-}
-
-interface FileRow {
-  path: string;
-  dataset: string;
-  partition_values: string;
-  row_count: number;
-  bytes: number;
-  min_time: number | null;
-  max_time: number | null;
-  schema_version: number;
-  added_in: number;
-}
 
 interface CheckpointRow {
   view: string;
@@ -638,30 +578,4 @@ FROM ${t.datasets} d JOIN ${t.schemaVersions} v ON v.dataset_id = d.id
 /** SQLite reads a negative LIMIT as none; PostgreSQL rejects it and reads NULL as none. */
 function noLimit(limit: number): number | null {
   return limit < 0 ? null : limit;
-}
-
-function toRun(r: RunRow): BatchRunInfo {
-  return {
-    id: r.id,
-    trigger: r.trigger,
-    status: r.status,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    days: JSON.parse(r.days) as string[],
-    error: r.error,
-  };
-}
-
-function toDataset(r: DatasetRow): DatasetInfo {
-  return {
-    id: r.id,
-    layer: r.layer,
-    name: r.name,
-    kind: r.kind,
-    description: r.description,
-    schemaVersion: r.version,
-    columns: JSON.parse(r.columns) as SchemaColumn[],
-    partitionColumns: JSON.parse(r.partition_columns) as string[],
-    createdAt: r.created_at,
-  };
 }

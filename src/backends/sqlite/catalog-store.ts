@@ -9,13 +9,23 @@ import type {
   DatasetInfo,
   DatasetRef,
   PartitionState,
-  SchemaColumn,
   SnapshotInfo,
   SpeedCheckpoint,
   StoredFile,
   TestResultInfo,
 } from "../contracts/index.js";
-import { BATCH_TABLES, catalogDdl } from "../catalog-schema.js";
+import {
+  BATCH_TABLES,
+  catalogDdl,
+  toDataset,
+  toRun,
+  type DatasetRow,
+  type FileRow,
+  type PartitionRow,
+  type RunRow,
+  type TaskRow,
+  type TestResultRow,
+} from "../catalog-schema.js";
 import { openSqlite, type SqliteDatabase } from "./connection.js";
 
 /**
@@ -32,75 +42,6 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (model, day) DO UPDATE SET status = excluded.status, model_hash = excluded.model_hash,
   input_snapshot = excluded.input_snapshot, built_at = excluded.built_at, run_id = excluded.run_id,
   row_count = excluded.row_count, reason = excluded.reason`;
-
-interface DatasetRow {
-  id: number;
-  layer: string;
-  name: string;
-  kind: string;
-  description: string | null;
-  partition_columns: string;
-  created_at: string;
-  version: number;
-  columns: string;
-}
-
-interface PartitionRow {
-  model: string;
-  day: string;
-  status: PartitionState["status"];
-  model_hash: string | null;
-  input_snapshot: number | null;
-  built_at: string | null;
-  run_id: number | null;
-  row_count: number | null;
-  reason: string | null;
-}
-
-interface RunRow {
-  id: number;
-  trigger: string;
-  status: BatchRunInfo["status"];
-  started_at: string;
-  finished_at: string | null;
-  days: string;
-  error: string | null;
-}
-
-interface TaskRow {
-  run_id: number;
-  model: string;
-  days: string;
-  status: BatchTaskInfo["status"];
-  attempts: number;
-  started_at: string | null;
-  ms: number | null;
-  rows_in: number | null;
-  rows_out: number | null;
-  error: string | null;
-}
-
-interface TestResultRow {
-  run_id: number;
-  model: string;
-  day: string;
-  test: string;
-  passed: number;
-  failures: number;
-  message: string | null;
-}
-
-interface FileRow {
-  path: string;
-  dataset: string;
-  partition_values: string;
-  row_count: number;
-  bytes: number;
-  min_time: number | null;
-  max_time: number | null;
-  schema_version: number;
-  added_in: number;
-}
 
 /**
  * CatalogStore on SQLite (WAL, synchronous FULL): a commit is one SQLite transaction, durable
@@ -565,33 +506,7 @@ FROM batch_partitions`;
 
 const RUN_SELECT = `SELECT id, trigger, status, started_at, finished_at, days, error FROM batch_runs`;
 
-function toRun(r: RunRow): BatchRunInfo {
-  return {
-    id: r.id,
-    trigger: r.trigger,
-    status: r.status,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    days: JSON.parse(r.days) as string[],
-    error: r.error,
-  };
-}
-
 const DATASET_SELECT = `
 SELECT d.id, d.layer, d.name, d.kind, d.description, d.partition_columns, d.created_at, v.version, v.columns
 FROM datasets d JOIN schema_versions v ON v.dataset_id = d.id
   AND v.version = (SELECT max(version) FROM schema_versions WHERE dataset_id = d.id)`;
-
-function toDataset(r: DatasetRow): DatasetInfo {
-  return {
-    id: r.id,
-    layer: r.layer,
-    name: r.name,
-    kind: r.kind,
-    description: r.description,
-    schemaVersion: r.version,
-    columns: JSON.parse(r.columns) as SchemaColumn[],
-    partitionColumns: JSON.parse(r.partition_columns) as string[],
-    createdAt: r.created_at,
-  };
-}
