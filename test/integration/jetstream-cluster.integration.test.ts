@@ -144,25 +144,37 @@ describe("JetStream cluster", () => {
       await inFlight;
       for (let b = 0; b < 20; b++) await send(batch());
 
-      // Read the whole stream back from a surviving server.
-      reader = await NatsStream.open({
-        servers: cluster.filter((c) => c !== victim).map((c) => c.url),
-        prefix,
-        replicas: 3,
-      });
-      await reader.open({
-        name: "flights",
-        dedupWindowMs: 600_000,
-        dedupMaxIds: 100_000,
-        retainMs: 0,
-      });
+      // Read the whole stream back from the surviving servers. While the cluster elects new
+      // leaders (the meta leader too, if it was the victim) JetStream may refuse: retry as a
+      // reader would.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          reader = await NatsStream.open({
+            servers: cluster.filter((c) => c !== victim).map((c) => c.url),
+            prefix,
+            replicas: 3,
+          });
+          await reader.open({
+            name: "flights",
+            dedupWindowMs: 600_000,
+            dedupMaxIds: 100_000,
+            retainMs: 0,
+          });
+          break;
+        } catch (e) {
+          await reader?.close().catch(() => undefined);
+          reader = undefined;
+          if (attempt >= 60) throw e;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
       const seen = new Map<string, number>();
       for (let from = 1; ;) {
         // A consumer cannot be created while the stream elects a new leader: retry as a reader would.
         let records;
         for (let attempt = 0; ; attempt++) {
           try {
-            records = await reader.read("flights", from, { max: 1000 });
+            records = await reader!.read("flights", from, { max: 1000 });
             break;
           } catch (e) {
             if (attempt >= 30) throw e;
