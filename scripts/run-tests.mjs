@@ -43,9 +43,12 @@ if (files.length === 0) {
   process.exit(name === "unit" ? 1 : 0);
 }
 const extra = process.argv.slice(3);
+// A hung test fails after 10 minutes instead of holding CI to its limit, and a test file whose
+// tests are done exits even if it leaked a handle (a leak is a bug, but not a reason to hang).
+const guards = ["--test-timeout=600000", "--test-force-exit"];
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=1", ...extra, ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=1", ...guards, ...extra, ...files],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);

@@ -42,12 +42,21 @@ export function openEmbeddedCatalogReadonly(dataDir: string): CatalogStore {
  * demand, so the embedded path loads none of them.
  */
 export async function openBackends(pipeline: Pipeline): Promise<Backends> {
-  const [stream, catalog, lake] = await Promise.all([
+  const [stream, catalog, lake] = await Promise.allSettled([
     openStream(pipeline),
     openCatalog(pipeline),
     openLake(pipeline),
   ]);
-  return { stream, catalog, lake };
+  if (
+    stream.status === "fulfilled" &&
+    catalog.status === "fulfilled" &&
+    lake.status === "fulfilled"
+  )
+    return { stream: stream.value, catalog: catalog.value, lake: lake.value };
+  // One failed: close the others, so a retrying caller leaks no connection.
+  if (stream.status === "fulfilled") await stream.value.close().catch(() => undefined);
+  if (catalog.status === "fulfilled") await catalog.value.close().catch(() => undefined);
+  throw [stream, catalog, lake].find((r) => r.status === "rejected")!.reason;
 }
 
 /** The stream backend of a pipeline. */

@@ -114,304 +114,333 @@ export async function startNode(
   }
   checkRoles([...roles]);
   const backends = await openBackends(pipeline);
-  const speedStore =
-    roles.has("speed") || roles.has("serve") ? await openSpeedStore(pipeline) : undefined;
-  let ready = false;
-  // Independent start-up work overlaps: the stream writer boots in its thread while DuckDB and
-  // the HTTP server initialize (restart-to-ready is on the critical path of every deploy).
-  const enginePromise = !roles.has("serve")
-    ? Promise.resolve(undefined)
-    : QueryEngine.create({
-        catalog: backends.catalog,
-        lake: backends.lake,
-        lakeDir: pipeline.lakeDir,
-        extraReadDirs: pipeline.lakeReadDirs.filter((d) => d !== pipeline.lakeDir),
-        tempDir: join(pipeline.dataDir, "duckdb-tmp"),
-        memoryLimit: pipeline.serve.memoryLimit,
-        maxRows: pipeline.serve.maxRows,
-        timeoutMs: pipeline.serve.queryTimeoutMs,
-        maxConcurrent: pipeline.serve.maxConcurrentQueries,
-      });
-  // The batch engine (its own DuckDB) starts alongside; the lock keeps a CLI backfill off this project.
-  const releaseBatch = !roles.has("batch")
-    ? undefined
-    : acquireBatchLock(
-        join(pipeline.dataDir, "batch.lock"),
-        `tributary (${[...roles].join(", ")})`,
-      );
-  const batchPromise = !roles.has("batch")
-    ? Promise.resolve(undefined)
-    : BatchEngine.create({ pipeline, catalog: backends.catalog, lake: backends.lake, log }).then(
-        async (engine) => {
-          const interrupted = await engine.recoverInterruptedRuns();
-          if (interrupted > 0)
-            log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
-          return engine;
-        },
-      );
-  const appPromise = createHttpServer({
-    log,
-    bodyLimit: pipeline.server.bodyLimit,
-    isReady: () => ready,
-  });
-  await Promise.all(
-    [...pipeline.streams.values()].flatMap((plan) => {
-      const settings = {
-        dedupWindowMs: plan.dedupWindowMs,
-        dedupMaxIds: plan.dedupMaxIds,
-        retainMs: plan.retainMs,
-      };
-      return [
-        backends.stream.open({ name: plan.name, ...settings }),
-        backends.stream.open({ name: deadLetterStream(plan.name), ...settings }),
-      ];
-    }),
-  );
-  const land = !roles.has("land")
-    ? undefined
-    : await LandStage.start(pipeline, backends, log, { consume: false });
-  const flushLake = async (): Promise<void> => {
-    if (land) {
-      await Promise.all([land.flush(), ...speedViews.map((v) => v.catchUp())]);
-      return;
-    }
-    if (!roles.has("collect") && !roles.has("serve"))
-      throw new TributaryError("TRB_LAND_NOT_RUNNING");
-    // Another process lands: wait until the catalog holds every position appended before the
-    // call (land's committed positions, each view's speed checkpoint). Land writes a file when
-    // its buffer fills or ages (lake.flush.max_age), so this can take that long.
-    const targets = await Promise.all(
-      [...pipeline.streams.values()].flatMap((plan) =>
-        [plan.name, deadLetterStream(plan.name)].map(async (stream) => ({
-          stream,
-          end: await backends.stream.end(stream),
-        })),
-      ),
-    );
-    const viewTargets = await Promise.all(
-      [...views.values()].map(async (node) => ({
-        view: node.name,
-        end: await backends.stream.end(node.stream),
-      })),
-    );
-    for (;;) {
-      const landed = await Promise.all(
-        targets.map(
-          async (t) =>
-            Math.max(1, await backends.catalog.position(LAND_CONSUMER, t.stream, 0)) >= t.end,
-        ),
-      );
-      const applied = await Promise.all(
-        viewTargets.map(
-          // A view no speed process has checkpointed yet has nothing to wait for.
-          async (t) => {
-            const position = speedStore
-              ? (await speedStore.loadShard(t.view, "0"))?.position
-              : (await backends.catalog.speedCheckpoint(t.view))?.position;
-            return (position ?? t.end) >= t.end;
+  // What start-up has opened, closed in reverse if a later step fails (a caller that retries,
+  // e.g. while a JetStream cluster elects its leader, must not leak connections or timers).
+  const undo: (() => unknown)[] = [() => backends.stream.close(), () => backends.catalog.close()];
+  try {
+    const speedStore =
+      roles.has("speed") || roles.has("serve") ? await openSpeedStore(pipeline) : undefined;
+    if (speedStore) undo.push(() => speedStore.close());
+    let ready = false;
+    // Independent start-up work overlaps: the stream writer boots in its thread while DuckDB and
+    // the HTTP server initialize (restart-to-ready is on the critical path of every deploy).
+    const enginePromise = !roles.has("serve")
+      ? Promise.resolve(undefined)
+      : QueryEngine.create({
+          catalog: backends.catalog,
+          lake: backends.lake,
+          lakeDir: pipeline.lakeDir,
+          extraReadDirs: pipeline.lakeReadDirs.filter((d) => d !== pipeline.lakeDir),
+          tempDir: join(pipeline.dataDir, "duckdb-tmp"),
+          memoryLimit: pipeline.serve.memoryLimit,
+          maxRows: pipeline.serve.maxRows,
+          timeoutMs: pipeline.serve.queryTimeoutMs,
+          maxConcurrent: pipeline.serve.maxConcurrentQueries,
+        });
+    // The batch engine (its own DuckDB) starts alongside; the lock keeps a CLI backfill off this project.
+    const releaseBatch = !roles.has("batch")
+      ? undefined
+      : acquireBatchLock(
+          join(pipeline.dataDir, "batch.lock"),
+          `tributary (${[...roles].join(", ")})`,
+        );
+    const batchPromise = !roles.has("batch")
+      ? Promise.resolve(undefined)
+      : BatchEngine.create({ pipeline, catalog: backends.catalog, lake: backends.lake, log }).then(
+          async (engine) => {
+            const interrupted = await engine.recoverInterruptedRuns();
+            if (interrupted > 0)
+              log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
+            return engine;
           },
+        );
+    const appPromise = createHttpServer({
+      log,
+      bodyLimit: pipeline.server.bodyLimit,
+      isReady: () => ready,
+    });
+    if (releaseBatch) undo.push(releaseBatch);
+    undo.push(
+      async () => (await enginePromise)?.close(),
+      async () => (await batchPromise)?.close(),
+      async () => (await appPromise).close(),
+    );
+    await Promise.all(
+      [...pipeline.streams.values()].flatMap((plan) => {
+        const settings = {
+          dedupWindowMs: plan.dedupWindowMs,
+          dedupMaxIds: plan.dedupMaxIds,
+          retainMs: plan.retainMs,
+        };
+        return [
+          backends.stream.open({ name: plan.name, ...settings }),
+          backends.stream.open({ name: deadLetterStream(plan.name), ...settings }),
+        ];
+      }),
+    );
+    const land = !roles.has("land")
+      ? undefined
+      : await LandStage.start(pipeline, backends, log, { consume: false });
+    if (land) undo.push(() => land.stop());
+    const flushLake = async (): Promise<void> => {
+      if (land) {
+        await Promise.all([land.flush(), ...speedViews.map((v) => v.catchUp())]);
+        return;
+      }
+      if (!roles.has("collect") && !roles.has("serve"))
+        throw new TributaryError("TRB_LAND_NOT_RUNNING");
+      // Another process lands: wait until the catalog holds every position appended before the
+      // call (land's committed positions, each view's speed checkpoint). Land writes a file when
+      // its buffer fills or ages (lake.flush.max_age), so this can take that long.
+      const targets = await Promise.all(
+        [...pipeline.streams.values()].flatMap((plan) =>
+          [plan.name, deadLetterStream(plan.name)].map(async (stream) => ({
+            stream,
+            end: await backends.stream.end(stream),
+          })),
         ),
       );
-      if (landed.every(Boolean) && applied.every(Boolean)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const engine = await enginePromise;
-  const keys = new KeyRing(pipeline.keys);
-  const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
-  const app = await appPromise;
-  if (roles.has("collect")) {
-    const deps = { collector, keys, ...pipeline.server };
-    registerCollectRoutes(app, deps);
-    registerKinesisRoutes(app, deps);
-  }
-  if (engine) registerServeRoutes(app, { engine, keys });
-
-  // Lambda views: a speed layer per view (its stream, checkpointed in the catalog) and the route
-  // that merges it with the batch layer's view_state partitions at the batch watermark. A serve
-  // process without the speed role reads the speed layer's checkpoints from the catalog.
-  const views = compileViews(pipeline);
-  const batchUntil = (view: string): Promise<number> =>
-    viewBatchUntil(backends.catalog, views.get(view)!, pipeline);
-  const speedViews = !roles.has("speed")
-    ? []
-    : [...views.values()].map(
-        (node) =>
-          new SpeedView({
-            node,
-            stream: backends.stream,
-            catalog: backends.catalog,
-            log,
-            batchUntil: () => batchUntil(node.name),
-            // One shard per view until speed work is shared out by stream partition.
-            ...(speedStore ? { store: { speed: speedStore, shard: "0" } } : {}),
-          }),
+      const viewTargets = await Promise.all(
+        [...views.values()].map(async (node) => ({
+          view: node.name,
+          end: await backends.stream.end(node.stream),
+        })),
       );
-  await Promise.all(speedViews.map((v) => v.prepare()));
-  const readers = new Map(
-    [...views.values()].map((node) => [
-      node.name,
-      new SpeedCheckpointReader(node, backends.catalog, 200, speedStore),
-    ]),
-  );
-  const speedOf = (
-    view: string,
-  ): ViewAggregator | undefined | Promise<ViewAggregator | undefined> =>
-    roles.has("speed")
-      ? speedViews.find((v) => v.aggregator.node.name === view)?.aggregator
-      : readers.get(view)!.aggregator();
-  if (engine) {
-    await engine.attachViews(
-      [...views.values()].map((node) => ({
-        node,
-        fieldType: (field) =>
-          pipeline.streams.get(node.stream)!.fields.find((f) => f.name === field)!
-            .type as MeasureFieldType,
-        speed: () => speedOf(node.name),
-        batchUntil: () => batchUntil(node.name),
-      })),
-    );
-    const viewCache = new ViewStateCache();
-    registerViewRoutes(app, {
-      views,
-      keys,
-      sources: (view) => ({
-        cache: viewCache,
-        catalog: backends.catalog,
-        lake: backends.lake,
-        readRows: (sql) => engine.readRows(sql),
-        speedBuckets: async () => (await speedOf(view))?.buckets() ?? [],
-        batchUntil: () => batchUntil(view),
-      }),
-    });
-  }
-
-  // The batch layer: one engine per project (lock), its routes, and the schedule if declared.
-  const batch = await batchPromise;
-  if (batch) registerBatchRoutes(app, { engine: batch, keys });
-
-  const admin = (authorization: string | undefined): void => {
-    const secret = bearerSecret(authorization);
-    if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
-    keys.authorize(keys.bySecret(secret), { kind: "admin" });
-  };
-  app.post("/v1/flush", async (req) => {
-    admin(req.headers.authorization);
-    const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new TributaryError(
-              "TRB_LAND_FLUSH_TIMEOUT",
-              `Landing did not commit within ${FLUSH_TIMEOUT_MS / 1000} s; see the log.`,
-            ),
+      for (;;) {
+        const landed = await Promise.all(
+          targets.map(
+            async (t) =>
+              Math.max(1, await backends.catalog.position(LAND_CONSUMER, t.stream, 0)) >= t.end,
           ),
-        FLUSH_TIMEOUT_MS,
-      );
-    });
-    await Promise.race([flushLake(), timeout]).finally(() => clearTimeout(timer));
-    return {
-      flushed: true,
-      snapshot: await backends.catalog.latestSnapshot(),
-      ms: Date.now() - started,
+        );
+        const applied = await Promise.all(
+          viewTargets.map(
+            // A view no speed process has checkpointed yet has nothing to wait for.
+            async (t) => {
+              const position = speedStore
+                ? (await speedStore.loadShard(t.view, "0"))?.position
+                : (await backends.catalog.speedCheckpoint(t.view))?.position;
+              return (position ?? t.end) >= t.end;
+            },
+          ),
+        );
+        if (landed.every(Boolean) && applied.every(Boolean)) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
     };
-  });
-  if (roles.has("serve"))
-    app.get("/v1/catalog", async (req) => {
-      const secret = bearerSecret(req.headers.authorization);
+    const engine = await enginePromise;
+    const keys = new KeyRing(pipeline.keys);
+    const collector = new Collector(pipeline.streams, backends.stream, pipeline.server);
+    const app = await appPromise;
+    if (roles.has("collect")) {
+      const deps = { collector, keys, ...pipeline.server };
+      registerCollectRoutes(app, deps);
+      registerKinesisRoutes(app, deps);
+    }
+    if (engine) registerServeRoutes(app, { engine, keys });
+
+    // Lambda views: a speed layer per view (its stream, checkpointed in the catalog) and the route
+    // that merges it with the batch layer's view_state partitions at the batch watermark. A serve
+    // process without the speed role reads the speed layer's checkpoints from the catalog.
+    const views = compileViews(pipeline);
+    const batchUntil = (view: string): Promise<number> =>
+      viewBatchUntil(backends.catalog, views.get(view)!, pipeline);
+    const speedViews = !roles.has("speed")
+      ? []
+      : [...views.values()].map(
+          (node) =>
+            new SpeedView({
+              node,
+              stream: backends.stream,
+              catalog: backends.catalog,
+              log,
+              batchUntil: () => batchUntil(node.name),
+              // One shard per view until speed work is shared out by stream partition.
+              ...(speedStore ? { store: { speed: speedStore, shard: "0" } } : {}),
+            }),
+        );
+    await Promise.all(speedViews.map((v) => v.prepare()));
+    const readers = new Map(
+      [...views.values()].map((node) => [
+        node.name,
+        new SpeedCheckpointReader(node, backends.catalog, 200, speedStore),
+      ]),
+    );
+    const speedOf = (
+      view: string,
+    ): ViewAggregator | undefined | Promise<ViewAggregator | undefined> =>
+      roles.has("speed")
+        ? speedViews.find((v) => v.aggregator.node.name === view)?.aggregator
+        : readers.get(view)!.aggregator();
+    if (engine) {
+      await engine.attachViews(
+        [...views.values()].map((node) => ({
+          node,
+          fieldType: (field) =>
+            pipeline.streams.get(node.stream)!.fields.find((f) => f.name === field)!
+              .type as MeasureFieldType,
+          speed: () => speedOf(node.name),
+          batchUntil: () => batchUntil(node.name),
+        })),
+      );
+      const viewCache = new ViewStateCache();
+      registerViewRoutes(app, {
+        views,
+        keys,
+        sources: (view) => ({
+          cache: viewCache,
+          catalog: backends.catalog,
+          lake: backends.lake,
+          readRows: (sql) => engine.readRows(sql),
+          speedBuckets: async () => (await speedOf(view))?.buckets() ?? [],
+          batchUntil: () => batchUntil(view),
+        }),
+      });
+    }
+
+    // The batch layer: one engine per project (lock), its routes, and the schedule if declared.
+    const batch = await batchPromise;
+    if (batch) registerBatchRoutes(app, { engine: batch, keys });
+
+    const admin = (authorization: string | undefined): void => {
+      const secret = bearerSecret(authorization);
       if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
-      const key = keys.bySecret(secret);
-      const summary = await describeCatalog(backends.catalog);
+      keys.authorize(keys.bySecret(secret), { kind: "admin" });
+    };
+    app.post("/v1/flush", async (req) => {
+      admin(req.headers.authorization);
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new TributaryError(
+                "TRB_LAND_FLUSH_TIMEOUT",
+                `Landing did not commit within ${FLUSH_TIMEOUT_MS / 1000} s; see the log.`,
+              ),
+            ),
+          FLUSH_TIMEOUT_MS,
+        );
+      });
+      await Promise.race([flushLake(), timeout]).finally(() => clearTimeout(timer));
       return {
-        ...summary,
-        datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })),
+        flushed: true,
+        snapshot: await backends.catalog.latestSnapshot(),
+        ms: Date.now() - started,
       };
     });
-  app.get("/", async () => ({
-    name: pipeline.name,
-    roles: ROLES.filter((r) => roles.has(r)),
-    streams: [...pipeline.streams.keys()],
-    endpoints: [
-      ...(roles.has("collect") ? ["POST /v1/streams/{stream}/events"] : []),
-      ...(roles.has("serve") ? ["POST /v1/query", "GET /v1/views/{view}", "GET /v1/catalog"] : []),
-      ...(roles.has("land") ? ["POST /v1/flush"] : []),
-      ...(roles.has("batch")
-        ? [
-            "GET /v1/batch/partitions",
-            "GET /v1/batch/runs",
-            "POST /v1/batch/runs",
-            "GET /v1/batch/plan",
-          ]
-        : []),
-      "GET /metrics",
-    ],
-    docs: "docs/reference/http-api.md",
-  }));
-
-  const address = await app.listen({
-    port: options.port ?? pipeline.server.port,
-    host: options.host ?? pipeline.server.host,
-  });
-  const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
-  ready = true;
-  land?.run();
-  for (const v of speedViews) v.run();
-  let scheduler: BatchScheduler | undefined;
-  if (batch) {
-    // Compile once now, so model errors show at start-up (the server still serves collect).
-    batch.plan().then(
-      (plan) =>
-        log.info({ models: plan.models.length, seeds: plan.seeds.length }, "batch plan compiled"),
-      (e: unknown) => log.error({ err: e }, "batch plan does not compile; fix the models"),
-    );
-    if (pipeline.batch.schedule !== undefined) {
-      scheduler = new BatchScheduler(batch, pipeline.batch.schedule, pipeline.batch.timezone, log);
-    }
-  }
-
-  const replayers: Replayer[] = [];
-  if (options.replay !== false && roles.has("collect")) {
-    for (const r of pipeline.replay) {
-      const key = pipeline.keys.find((k) => k.id === r.key)!;
-      const replayer = new Replayer({
-        ...r,
-        speed: options.speed ?? r.speed,
-        url,
-        secret: key.secret!,
-        root: pipeline.root,
-        log,
+    if (roles.has("serve"))
+      app.get("/v1/catalog", async (req) => {
+        const secret = bearerSecret(req.headers.authorization);
+        if (secret === undefined) throw new TributaryError("TRB_AUTH_MISSING");
+        const key = keys.bySecret(secret);
+        const summary = await describeCatalog(backends.catalog);
+        return {
+          ...summary,
+          datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })),
+        };
       });
-      replayers.push(replayer);
-      replayer.start();
-    }
-  }
+    app.get("/", async () => ({
+      name: pipeline.name,
+      roles: ROLES.filter((r) => roles.has(r)),
+      streams: [...pipeline.streams.keys()],
+      endpoints: [
+        ...(roles.has("collect") ? ["POST /v1/streams/{stream}/events"] : []),
+        ...(roles.has("serve")
+          ? ["POST /v1/query", "GET /v1/views/{view}", "GET /v1/catalog"]
+          : []),
+        ...(roles.has("land") ? ["POST /v1/flush"] : []),
+        ...(roles.has("batch")
+          ? [
+              "GET /v1/batch/partitions",
+              "GET /v1/batch/runs",
+              "POST /v1/batch/runs",
+              "GET /v1/batch/plan",
+            ]
+          : []),
+        "GET /metrics",
+      ],
+      docs: "docs/reference/http-api.md",
+    }));
 
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      ready = false;
-      for (const r of replayers) await r.stop();
-      collector.stop();
-      await app.close();
-      await scheduler?.stop();
-      await Promise.all(speedViews.map((v) => v.stop()));
-      await batch?.close();
-      releaseBatch?.();
-      if (land) {
-        await land
-          .flush()
-          .catch((e: unknown) =>
-            log.error({ err: e }, "final flush failed; events stay in the stream"),
-          );
-        await land.stop();
+    const address = await app.listen({
+      port: options.port ?? pipeline.server.port,
+      host: options.host ?? pipeline.server.host,
+    });
+    const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
+    ready = true;
+    land?.run();
+    for (const v of speedViews) v.run();
+    let scheduler: BatchScheduler | undefined;
+    if (batch) {
+      // Compile once now, so model errors show at start-up (the server still serves collect).
+      batch.plan().then(
+        (plan) =>
+          log.info({ models: plan.models.length, seeds: plan.seeds.length }, "batch plan compiled"),
+        (e: unknown) => log.error({ err: e }, "batch plan does not compile; fix the models"),
+      );
+      if (pipeline.batch.schedule !== undefined) {
+        scheduler = new BatchScheduler(
+          batch,
+          pipeline.batch.schedule,
+          pipeline.batch.timezone,
+          log,
+        );
       }
-      engine?.close();
-      await backends.stream.close();
-      await backends.catalog.close();
-      await speedStore?.close();
-    })());
+    }
 
-  return { url, app, backends, log, flush: flushLake, stop };
+    const replayers: Replayer[] = [];
+    if (options.replay !== false && roles.has("collect")) {
+      for (const r of pipeline.replay) {
+        const key = pipeline.keys.find((k) => k.id === r.key)!;
+        const replayer = new Replayer({
+          ...r,
+          speed: options.speed ?? r.speed,
+          url,
+          secret: key.secret!,
+          root: pipeline.root,
+          log,
+        });
+        replayers.push(replayer);
+        replayer.start();
+      }
+    }
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        ready = false;
+        for (const r of replayers) await r.stop();
+        collector.stop();
+        await app.close();
+        await scheduler?.stop();
+        await Promise.all(speedViews.map((v) => v.stop()));
+        await batch?.close();
+        releaseBatch?.();
+        if (land) {
+          await land
+            .flush()
+            .catch((e: unknown) =>
+              log.error({ err: e }, "final flush failed; events stay in the stream"),
+            );
+          await land.stop();
+        }
+        engine?.close();
+        await backends.stream.close();
+        await backends.catalog.close();
+        await speedStore?.close();
+      })());
+
+    return { url, app, backends, log, flush: flushLake, stop };
+  } catch (e) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // Already failing: the start-up error is the one to report.
+      }
+    }
+    throw e;
+  }
 }

@@ -3,7 +3,8 @@
 // afterwards every acknowledged event is in the stream exactly once.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -18,16 +19,36 @@ const NATS_SERVER = "/usr/sbin/nats-server";
 interface ClusterNode {
   readonly name: string;
   readonly url: string;
+  readonly monitor: string;
+  readonly log: string;
   child: ChildProcess;
 }
 
-/** Starts three clustered JetStream servers on free-ish loopback ports. */
-function startCluster(dir: string): ClusterNode[] {
-  const base = 20_000 + Math.floor(Math.random() * 20_000);
+/** Ports the kernel reports free now (bound to port 0, then released). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** Starts three clustered JetStream servers, each logging to `<dir>/<name>.log`. */
+async function startCluster(dir: string): Promise<ClusterNode[]> {
+  const ports = await freePorts(9);
   const names = ["n1", "n2", "n3"];
   return names.map((name, i) => {
     const routes = names
-      .map((_, j) => `nats://127.0.0.1:${base + 100 + j}`)
+      .map((_, j) => `nats://127.0.0.1:${ports[3 + j]}`)
       .filter((_, j) => j !== i)
       .join(",");
     const child = spawn(
@@ -36,23 +57,86 @@ function startCluster(dir: string): ClusterNode[] {
         "-a",
         "127.0.0.1",
         "-p",
-        String(base + i),
+        String(ports[i]),
+        "-m",
+        String(ports[6 + i]),
         "-js",
         "-sd",
         join(dir, name),
+        "-l",
+        join(dir, `${name}.log`),
         "--server_name",
         name,
         "--cluster_name",
         "trb",
         "--cluster",
-        `nats://127.0.0.1:${base + 100 + i}`,
+        `nats://127.0.0.1:${ports[3 + i]}`,
         "--routes",
         routes,
       ],
       { stdio: "ignore" },
     );
-    return { name, url: `nats://127.0.0.1:${base + i}`, child };
+    return {
+      name,
+      url: `nats://127.0.0.1:${ports[i]}`,
+      monitor: `http://127.0.0.1:${ports[6 + i]}`,
+      log: join(dir, `${name}.log`),
+      child,
+    };
   });
+}
+
+/**
+ * Waits until every server sees a JetStream meta leader of a 3-node cluster and the leader sees
+ * both followers current, the state
+ * in which a stream with replicas = 3 can be placed. Fails with the servers' log tails.
+ */
+async function waitForCluster(cluster: ClusterNode[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    const states = await Promise.all(
+      cluster.map(async (n) => {
+        try {
+          const res = await fetch(`${n.monitor}/jsz`);
+          const jsz = (await res.json()) as {
+            meta_cluster?: {
+              leader?: string;
+              cluster_size?: number;
+              replicas?: { current?: boolean }[];
+            };
+          };
+          const meta = jsz.meta_cluster;
+          last = `${n.name}: ${JSON.stringify(meta)}`;
+          if (meta?.leader === undefined || meta.leader === "" || meta.cluster_size !== 3)
+            return false;
+          // Only the meta leader reports its followers; both must be current.
+          if (meta.leader !== n.name) return true;
+          const replicas = meta.replicas ?? [];
+          return replicas.length === 2 && replicas.every((r) => r.current === true);
+        } catch (e) {
+          last = `${n.name}: ${String(e)}`;
+          return false;
+        }
+      }),
+    );
+    if (states.every(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const tails = cluster
+    .map((n) => {
+      let text: string;
+      try {
+        text = readFileSync(n.log, "utf8").split("\n").slice(-15).join("\n");
+      } catch {
+        text = "(no log)";
+      }
+      return `--- ${n.name} (exit ${n.child.exitCode ?? n.child.signalCode ?? "running"})\n${text}`;
+    })
+    .join("\n");
+  throw new Error(
+    `the JetStream cluster did not form in ${timeoutMs / 1000} s; last ${last}\n${tails}`,
+  );
 }
 
 function kill(child: ChildProcess): Promise<void> {
@@ -66,7 +150,7 @@ function kill(child: ChildProcess): Promise<void> {
 describe("JetStream cluster", () => {
   it("killing the stream leader during ingestion loses no acknowledged event and duplicates none", async () => {
     const dir = mkdtempSync(join(tmpdir(), "trb-jscluster-"));
-    const cluster = startCluster(dir);
+    const cluster = await startCluster(dir);
     const servers = cluster.map((n) => n.url);
     const prefix = "cluster";
     const project = createProject({
@@ -78,7 +162,8 @@ describe("JetStream cluster", () => {
     let node: Awaited<ReturnType<typeof startNode>> | undefined;
     let reader: NatsStream | undefined;
     try {
-      // The cluster needs a meta leader before a replicated stream can be created: retry.
+      await waitForCluster(cluster);
+      // The meta leader may still be settling: a replicated stream's creation is retried.
       for (let attempt = 0; ; attempt++) {
         try {
           node = await startNode(loadPipeline(project.dir), {
@@ -89,7 +174,7 @@ describe("JetStream cluster", () => {
           });
           break;
         } catch (e) {
-          if (attempt >= 60) throw e;
+          if (attempt >= 20) throw e;
           await new Promise((r) => setTimeout(r, 500));
         }
       }
