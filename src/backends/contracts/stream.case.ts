@@ -6,7 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { isTributaryError } from "../../errors.js";
-import type { Stream, StreamRecord, StreamSettings } from "./stream.js";
+import {
+  partitionOf,
+  type RecordBatch,
+  type StoredRecord,
+  type Stream,
+  type StreamRecord,
+  type StreamSettings,
+} from "./stream.js";
 
 /** Cases a backend may skip, each with the reason it gives. */
 export interface StreamContractOptions {
@@ -286,6 +293,196 @@ export function streamContract(
       assert.equal((await s.read(stream, 1, { max: 10 })).length, 2);
     });
 
+    // Partitioned reads: a backend with one partition takes partition 0 as every record, so these
+    // cases hold for it too; the long-poll case needs two partitions at least.
+    test("partitionOf is 32-bit FNV-1a of the id's UTF-16 units, modulo the partitions", () => {
+      const all = 2 ** 32;
+      assert.equal(partitionOf("", all), 0x811c9dc5);
+      assert.equal(partitionOf("a", all), 0xe40c292c);
+      assert.equal(partitionOf("foobar", all), 0xbf9cf968);
+      assert.equal(partitionOf("ü", all), 0x790b80bb, "UTF-16 units, not UTF-8 bytes");
+      assert.equal(partitionOf("foobar", 3), 0xbf9cf968 % 3);
+      assert.equal(partitionOf("anything", 1), 0);
+      for (const bad of [0, -1, 1.5, NaN]) {
+        assert.throws(() => partitionOf("a", bad), RangeError, `partitions ${bad}`);
+      }
+    });
+
+    test("each partition reads exactly its records, in order, at their stream positions", async () => {
+      const { s, stream } = await fresh();
+      const n = s.capabilities.partitions;
+      const input = records("q", 40);
+      await s.append(stream, input.slice(0, 15));
+      await s.append(stream, input.slice(15));
+      const all = await s.read(stream, 1, { max: 1_000 });
+      assert.equal(all.length, 40);
+      const union: StoredRecord[] = [];
+      for (let p = 0; p < n; p++) {
+        const mine = all.filter((r) => partitionOf(r.id, n) === p);
+        assert.ok(mine.length >= 4, `the input puts records in partition ${p} of ${n}`);
+        const read = await s.read(stream, 1, { max: 1_000, partition: p });
+        assert.deepEqual(read, mine, `partition ${p}: its records, at the unpartitioned positions`);
+        union.push(...read);
+        const mid = mine[Math.floor(mine.length / 2)]!.seq;
+        for (const from of [mid, mid - 1, mid + 1]) {
+          assert.deepEqual(
+            await s.read(stream, from, { max: 1_000, partition: p }),
+            mine.filter((r) => r.seq >= from),
+            `partition ${p} from ${from}`,
+          );
+        }
+        assert.deepEqual(
+          await s.read(stream, 1, { max: 2, partition: p }),
+          mine.slice(0, 2),
+          `partition ${p} honours max`,
+        );
+        assert.deepEqual(
+          await s.read(stream, 41, { max: 10, partition: p }),
+          [],
+          `partition ${p} read at the end`,
+        );
+      }
+      assert.deepEqual(
+        union.sort((a, b) => a.seq - b.seq),
+        all,
+        "the partitions together are the unpartitioned read",
+      );
+    });
+
+    test("reads of different partitions from one position each get their own records", async () => {
+      // Backends that keep a reader for the read that follows on must keep it per partition.
+      const { s, stream } = await fresh();
+      const n = s.capabilities.partitions;
+      await s.append(stream, records("m", 30));
+      const all = await s.read(stream, 1, { max: 1_000 });
+      const of = (p: number, from: number): StoredRecord[] =>
+        all.filter((r) => r.seq >= from && partitionOf(r.id, n) === p);
+      const last = n - 1;
+      for (let q = 0; q < n; q++) {
+        // A read of the last partition ends at `from`; reads from `from` follow.
+        const head = await s.read(stream, 1, { max: 2, partition: last });
+        assert.deepEqual(head, of(last, 1).slice(0, 2));
+        const from = head[1]!.seq + 1;
+        assert.deepEqual(
+          await s.read(stream, from, { max: 1_000, partition: q }),
+          of(q, from),
+          `partition ${q} from ${from}, after a read of partition ${last} ended there`,
+        );
+      }
+      const head = await s.read(stream, 1, { max: 2, partition: last });
+      const from = head[1]!.seq + 1;
+      assert.deepEqual(
+        await s.read(stream, from, { max: 1_000 }),
+        all.filter((r) => r.seq >= from),
+        "every partition, after a read of one partition ended there",
+      );
+      for (let q = 0; q < n; q++) {
+        await s.read(stream, 1, { max: 3 });
+        assert.deepEqual(
+          await s.read(stream, 4, { max: 1_000, partition: q }),
+          of(q, 4),
+          `partition ${q}, after a read of every partition ended there`,
+        );
+      }
+    });
+
+    test("readBatches of a partition holds the same records as read of it", async () => {
+      const { s, stream } = await fresh();
+      const n = s.capabilities.partitions;
+      await s.append(stream, records("b", 12));
+      await s.append(stream, records("c", 12));
+      for (let p = 0; p < n; p++) {
+        for (const from of [1, 2, 14]) {
+          const read = await s.read(stream, from, { max: 1_000, partition: p });
+          assert.ok(read.length > 0, `partition ${p} has records from ${from}`);
+          const batches = await s.readBatches(stream, from, { max: 1_000, partition: p });
+          assert.deepEqual(
+            unbatch(batches),
+            read.map((r) => [r.seq, r.time, r.data]),
+            `partition ${p} from ${from}`,
+          );
+          const one = await s.readBatches(stream, from, { max: 1, partition: p });
+          assert.equal(one[0]?.first, read[0]!.seq, `partition ${p} from ${from}, max 1`);
+        }
+        assert.deepEqual(await s.readBatches(stream, 25, { max: 10, partition: p }), []);
+      }
+    });
+
+    test("end of a partition is one past its last record, and 1 while it has none", async () => {
+      const { s, stream } = await fresh();
+      const n = s.capabilities.partitions;
+      for (let p = 0; p < n; p++) assert.equal(await s.end(stream, p), 1, `empty, partition ${p}`);
+      // With several partitions, the last one gets nothing.
+      const empty = n > 1 ? n - 1 : -1;
+      await s.append(
+        stream,
+        recordsIn(n, (p) => p !== empty, "n", 20),
+      );
+      const all = await s.read(stream, 1, { max: 1_000 });
+      for (let p = 0; p < n; p++) {
+        const mine = all.filter((r) => partitionOf(r.id, n) === p);
+        assert.equal(mine.length === 0, p === empty);
+        const end = mine.length === 0 ? 1 : mine[mine.length - 1]!.seq + 1;
+        assert.equal(await s.end(stream, p), end, `partition ${p}`);
+      }
+      assert.equal(await s.end(stream), 21, "the stream's end is unchanged");
+      await s.append(
+        stream,
+        recordsIn(n, (p) => p === 0, "o", 1),
+      );
+      assert.equal(await s.end(stream, 0), 22, "an append to partition 0 moves its end");
+      if (n > 1) assert.equal(await s.end(stream, empty), 1, "and not that of another");
+    });
+
+    test("a waiting read of a partition wakes only for an append to that partition", async (t) => {
+      const { s, stream } = await fresh();
+      const n = s.capabilities.partitions;
+      if (n < 2) return void t.skip("one partition: every append is to partition 0");
+      const [other] = recordsIn(n, (p) => p !== 0, "other", 1);
+      const [mine] = recordsIn(n, (p) => p === 0, "mine", 1);
+      await s.append(
+        stream,
+        recordsIn(n, (p) => p !== 0, "before", 2),
+      );
+      const started = Date.now();
+      const pending = s.read(stream, 3, { max: 10, waitMs: 10_000, partition: 0 });
+      setTimeout(() => void s.append(stream, [other!]), 50);
+      setTimeout(() => void s.append(stream, [mine!]), 500);
+      const read = await pending;
+      const waited = Date.now() - started;
+      assert.deepEqual(
+        read.map((r) => [r.seq, r.id]),
+        [[4, mine!.id]],
+        "the read returned the append to its partition, not the other one",
+      );
+      assert.ok(waited >= 400, `it waited for its partition's append (${waited} ms)`);
+      assert.ok(waited < 5_000, "the read returned on the append, not at its timeout");
+    });
+
+    test("a partition outside 0 .. partitions - 1 is a RangeError", async () => {
+      const { s, stream } = await fresh();
+      const n = s.capabilities.partitions;
+      await s.append(stream, records("r", 3));
+      for (const bad of [-1, n, 1.5, NaN]) {
+        const options = { max: 10, waitMs: 10_000, partition: bad };
+        const started = Date.now();
+        const isRange = (e: unknown): boolean => e instanceof RangeError;
+        await assert.rejects(async () => s.read(stream, 1, options), isRange, `read, ${bad}`);
+        await assert.rejects(
+          async () => s.readBatches(stream, 1, options),
+          isRange,
+          `readBatches, ${bad}`,
+        );
+        await assert.rejects(async () => s.end(stream, bad), isRange, `end, ${bad}`);
+        assert.ok(Date.now() - started < 5_000, "a bad partition does not wait");
+      }
+      assert.deepEqual(
+        (await s.read(stream, 1, { max: 10, partition: partitionOf("r0", n) }))[0]?.id,
+        "r0",
+        "a good partition still reads",
+      );
+    });
+
     // Retention may delete at a coarser grain than one record (whole append calls, segments), so
     // these cases check what must hold: nothing a consumer still needs or younger than retainMs is
     // deleted, trim's count matches what disappeared, and what everyone passed long ago goes.
@@ -492,6 +689,30 @@ function rec(id: string, data = `{"id":${JSON.stringify(id)}}`): StreamRecord {
 
 function records(prefix: string, n: number): StreamRecord[] {
   return Array.from({ length: n }, (_, i) => rec(`${prefix}${i}`));
+}
+
+/** `n` records, `<prefix><i>` for the first ids whose partition of `partitions` passes `keep`. */
+function recordsIn(
+  partitions: number,
+  keep: (partition: number) => boolean,
+  prefix: string,
+  n: number,
+): StreamRecord[] {
+  const out: StreamRecord[] = [];
+  for (let i = 0; out.length < n; i++) {
+    if (keep(partitionOf(`${prefix}${i}`, partitions))) out.push(rec(`${prefix}${i}`));
+  }
+  return out;
+}
+
+/** Blocks as `[seq, time, data]` per record, checking each block's counts. */
+function unbatch(batches: readonly RecordBatch[]): [number, number, string][] {
+  return batches.flatMap((b) => {
+    const data = b.data.split("\n");
+    assert.equal(b.times.length, b.count, "one time per record of a block");
+    assert.equal(data.length, b.count, "one line per record of a block");
+    return data.map((d, i): [number, number, string] => [b.first + i, b.times[i]!, d]);
+  });
 }
 
 function range(from: number, to: number): number[] {

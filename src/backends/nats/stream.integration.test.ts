@@ -5,7 +5,7 @@ import { createServer, connect as tcpConnect, type Socket } from "node:net";
 import { after, describe, test, type TestContext } from "node:test";
 import { isTributaryError } from "../../errors.js";
 import { streamContract } from "../contracts/stream.case.js";
-import type { StreamRecord, StreamSettings } from "../contracts/index.js";
+import { partitionOf, type StreamRecord, type StreamSettings } from "../contracts/index.js";
 import { connectNats, DEFAULT_NATS_SERVERS } from "./connection.js";
 import { NatsStream, nameToken, type NatsStreamOptions } from "./stream.js";
 
@@ -52,6 +52,11 @@ after(async () => {
 
 streamContract("NatsStream", (dir) =>
   NatsStream.open({ servers: SERVERS, prefix: prefixFor(dir) }),
+);
+
+// Again with several partitions, so the contract's partitioned cases read filtered subjects.
+streamContract("NatsStream, 3 partitions", (dir) =>
+  NatsStream.open({ servers: SERVERS, prefix: prefixFor(`p3:${dir}`), partitions: 3 }),
 );
 
 describe("NatsStream", () => {
@@ -238,6 +243,43 @@ describe("NatsStream", () => {
       "records spread over 4 subjects",
     );
     assert.equal(info.config.storage, "file");
+  });
+
+  test("partitioned reads that follow on reuse one consumer per partition, filtered on its subject", async (t) => {
+    const prefix = prefixFor(`follow:${randomBytes(4).toString("hex")}`);
+    const s = await open(t, { prefix, partitions: 3 });
+    await s.open(settings("s"));
+    await s.append("s", records("f", 60));
+    const all = await s.read("s", 1, { max: 1_000 });
+    const byPartition = [0, 1, 2].map((p) => all.filter((r) => partitionOf(r.id, 3) === p));
+    // Each partition read in steps of 5, each step from where the last one ended.
+    for (let p = 0; p < 3; p++) {
+      const got: string[] = [];
+      for (let from = 1; ;) {
+        const step = await s.read("s", from, { max: 5, partition: p });
+        if (step.length === 0) break;
+        got.push(...step.map((r) => r.id));
+        from = step[step.length - 1]!.seq + 1;
+      }
+      assert.deepEqual(
+        got,
+        byPartition[p]!.map((r) => r.id),
+      );
+    }
+    const admin = await connectNats({ servers: SERVERS });
+    t.after(() => admin.nc.close());
+    const jsName = (await streamsOfRun()).find((n) => n.startsWith(`TRB_${prefix}_`));
+    assert.ok(jsName, "the stream is TRB_<prefix>_s");
+    const filters: string[] = [];
+    for await (const c of admin.jsm.consumers.list(jsName)) {
+      filters.push(c.config.filter_subject ?? "");
+    }
+    assert.deepEqual(
+      filters.sort(),
+      ["", `${prefix}.s.0`, `${prefix}.s.1`, `${prefix}.s.2`],
+      "one consumer for every partition (the first read), and one per partition",
+    );
+    assert.equal(await s.end("s", 1), byPartition[1]!.at(-1)!.seq + 1);
   });
 
   test("a read from the end waits; one from a trimmed position starts at the first kept", async (t) => {

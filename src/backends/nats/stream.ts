@@ -9,15 +9,17 @@ import type {
 } from "@nats-io/jetstream";
 import type { Msg } from "@nats-io/transport-node";
 import { TributaryError } from "../../errors.js";
-import type {
-  AppendResult,
-  ReadOptions,
-  RecordBatch,
-  StoredRecord,
-  Stream,
-  StreamCapabilities,
-  StreamRecord,
-  StreamSettings,
+import {
+  checkPartition,
+  partitionOf,
+  type AppendResult,
+  type ReadOptions,
+  type RecordBatch,
+  type StoredRecord,
+  type Stream,
+  type StreamCapabilities,
+  type StreamRecord,
+  type StreamSettings,
 } from "../contracts/index.js";
 import { connectNats, type NatsClient, type NatsOptions } from "./connection.js";
 
@@ -30,8 +32,9 @@ export interface NatsStreamOptions extends NatsOptions {
    */
   readonly prefix: string;
   /**
-   * Subjects per stream (default 1): a record goes to `<prefix>.<stream>.<hash(id) mod n>`. Positions
-   * stay the JetStream stream's sequence, one order over all partitions.
+   * Partitions per stream (default 1): a record goes to subject `<prefix>.<stream>.<p>`, p =
+   * `partitionOf(id, n)`. Positions stay the JetStream stream's sequence, one order over all
+   * partitions; a partitioned read filters on its subject.
    */
   readonly partitions?: number;
   /**
@@ -56,16 +59,26 @@ const WRONG_LAST_SEQUENCE = 10071;
 const READER_REUSE_MS = 30_000;
 /** Inactivity after which the server deletes a reader's consumer. */
 const READER_INACTIVE_MS = 120_000;
-/** Idle readers kept per stream: one per reader following the stream (land, speed) is enough. */
+/**
+ * Idle readers kept per stream and partition (or per stream, for readers of every partition): one
+ * per reader following it (land, speed) is enough.
+ */
 const IDLE_READERS = 4;
 /** Tries of a compare-and-set on the positions bucket before giving up. */
 const CAS_TRIES = 20;
 /** Tries of a publish whose duplicate ack has no position yet (the original is being replicated). */
 const DUPLICATE_TRIES = 10;
 
-/** An ephemeral pull consumer that delivers from `next` on, and since when it sits idle. */
+/** The partition of a reader of every partition. */
+const ALL = -1;
+
+/**
+ * An ephemeral pull consumer that delivers from `next` on, of one partition (its subject) or of
+ * `ALL`, and since when it sits idle.
+ */
 interface Reader {
   readonly consumer: string;
+  readonly partition: number;
   next: number;
   idleSince: number;
 }
@@ -78,8 +91,11 @@ interface OpenStream {
   readonly token: string;
   /** Subjects are `<base>.<partition>`. */
   readonly base: string;
-  /** Readers not in use, oldest first. */
-  readonly idle: Reader[];
+  /**
+   * Readers not in use, oldest first, by partition (`ALL` for readers of every partition): a
+   * reader only ever serves reads of its own partition.
+   */
+  readonly idle: Map<number, Reader[]>;
 }
 
 /** A publish acknowledgement, or the error the server answered instead. */
@@ -94,7 +110,8 @@ type PullEnd = "full" | "empty" | "expired" | "aborted" | "gone";
  * JetStream stream sequence. An append publishes every record (message id = record id, so the
  * stream's duplicate window deduplicates retries) without waiting in between, then waits for all
  * acknowledgements. Reads pull from ephemeral consumers that start at the position asked for and
- * are kept for the next read from where the last one ended. Consumer positions live in the KV
+ * are kept for the next read of the same partition from where the last one ended; a read of one
+ * partition uses a consumer filtered on its subject. Consumer positions live in the KV
  * bucket `TRB_<prefix>_positions`; `trim` purges what every registered consumer passed.
  *
  * @example
@@ -172,7 +189,13 @@ export class NatsStream implements Stream {
       },
       `open stream ${settings.name}`,
     );
-    this.#streams.set(settings.name, { settings, js, token, base, idle: known?.idle ?? [] });
+    this.#streams.set(settings.name, {
+      settings,
+      js,
+      token,
+      base,
+      idle: known?.idle ?? new Map(),
+    });
   }
 
   async append(stream: string, records: readonly StreamRecord[]): Promise<AppendResult[]> {
@@ -183,10 +206,11 @@ export class NatsStream implements Stream {
   }
 
   async read(stream: string, from: number, options: ReadOptions): Promise<StoredRecord[]> {
+    const partition = this.#partition(options.partition);
     this.#checkOpen();
     const s = this.#get(stream);
     if (options.max < 1) return [];
-    return this.#track(this.#fetch(s, Math.max(1, Math.floor(from)), options));
+    return this.#track(this.#fetch(s, Math.max(1, Math.floor(from)), options, partition));
   }
 
   async readBatches(stream: string, from: number, options: ReadOptions): Promise<RecordBatch[]> {
@@ -210,13 +234,23 @@ export class NatsStream implements Stream {
     return batches;
   }
 
-  async end(stream: string): Promise<number> {
+  /**
+   * `last_seq + 1` of the JetStream stream; with a partition, the sequence of the last message on
+   * its subject (a get by `last_by_subj`) + 1, or 1 when the subject holds none.
+   */
+  async end(stream: string, partition?: number): Promise<number> {
+    const p = this.#partition(partition);
     this.#checkOpen();
     const s = this.#get(stream);
-    const info = await this.#api(`read the end of ${stream}`, () =>
-      this.#client.jsm.streams.info(s.js),
+    const what = `read the end of ${stream}`;
+    if (p === ALL) {
+      const info = await this.#api(what, () => this.#client.jsm.streams.info(s.js));
+      return info.state.last_seq + 1;
+    }
+    const last = await this.#api(what, () =>
+      this.#client.jsm.streams.getMessage(s.js, { last_by_subj: `${s.base}.${p}` }),
     );
-    return info.state.last_seq + 1;
+    return last ? last.seq + 1 : 1;
   }
 
   async register(stream: string, consumer: string): Promise<void> {
@@ -423,12 +457,20 @@ export class NatsStream implements Stream {
     throw new Error(`the stored copy of ${r.id} got no position in time`);
   }
 
-  /** Records from `from` on: what is there, else (long poll) the first that arrives, and more. */
-  async #fetch(s: OpenStream, from: number, options: ReadOptions): Promise<StoredRecord[]> {
+  /**
+   * Records of `partition` (or `ALL`) from `from` on: what is there, else (long poll) the first
+   * that arrives, and more.
+   */
+  async #fetch(
+    s: OpenStream,
+    from: number,
+    options: ReadOptions,
+    partition: number,
+  ): Promise<StoredRecord[]> {
     const waitMs = options.waitMs ?? 0;
-    let reader = this.#checkout(s, from);
+    let reader = this.#checkout(s, from, partition);
     for (let attempt = 0; ; attempt++) {
-      reader ??= await this.#newReader(s, from);
+      reader ??= await this.#newReader(s, from, partition);
       const out: StoredRecord[] = [];
       let end = await this.#pull(s, reader, out, options.max);
       if (end === "empty" && waitMs > 0 && !options.signal?.aborted && !this.#closed) {
@@ -520,24 +562,34 @@ export class NatsStream implements Stream {
     });
   }
 
-  /** An idle reader whose next record is `from`, if one is recent enough to still exist. */
-  #checkout(s: OpenStream, from: number): Reader | undefined {
+  /**
+   * An idle reader of `partition` whose next record is `from`, if one is recent enough to still
+   * exist.
+   */
+  #checkout(s: OpenStream, from: number, partition: number): Reader | undefined {
+    const idle = s.idle.get(partition);
+    if (idle === undefined) return undefined;
     const now = Date.now();
-    const live = s.idle.filter((r) => now - r.idleSince < READER_REUSE_MS);
-    s.idle.splice(0, s.idle.length, ...live);
-    const i = s.idle.findIndex((r) => r.next === from);
-    return i < 0 ? undefined : s.idle.splice(i, 1)[0];
+    const live = idle.filter((r) => now - r.idleSince < READER_REUSE_MS);
+    idle.splice(0, idle.length, ...live);
+    const i = idle.findIndex((r) => r.next === from);
+    return i < 0 ? undefined : idle.splice(i, 1)[0];
   }
 
   #checkin(s: OpenStream, reader: Reader): void {
     reader.idleSince = Date.now();
-    s.idle.push(reader);
+    let idle = s.idle.get(reader.partition);
+    if (idle === undefined) s.idle.set(reader.partition, (idle = []));
+    idle.push(reader);
     // Forgotten readers are deleted by the server once inactive.
-    if (s.idle.length > IDLE_READERS) s.idle.shift();
+    if (idle.length > IDLE_READERS) idle.shift();
   }
 
-  /** An ephemeral consumer delivering from `from`: no acks, state in memory, one copy. */
-  async #newReader(s: OpenStream, from: number): Promise<Reader> {
+  /**
+   * An ephemeral consumer delivering from `from`, of every subject or (`partition`) of the
+   * partition's subject only: no acks, state in memory, one copy.
+   */
+  async #newReader(s: OpenStream, from: number, partition: number): Promise<Reader> {
     const info = await this.#api(`read ${s.settings.name}`, () =>
       this.#client.jsm.consumers.add(s.js, {
         deliver_policy: "by_start_sequence" as DeliverPolicy,
@@ -546,9 +598,10 @@ export class NatsStream implements Stream {
         mem_storage: true,
         num_replicas: 1,
         inactive_threshold: nanos(READER_INACTIVE_MS),
+        ...(partition === ALL ? {} : { filter_subject: `${s.base}.${partition}` }),
       }),
     );
-    return { consumer: info.name, next: from, idleSince: Date.now() };
+    return { consumer: info.name, partition, next: from, idleSince: Date.now() };
   }
 
   /**
@@ -632,6 +685,16 @@ export class NatsStream implements Stream {
     } catch (e) {
       throw failure(what, e);
     }
+  }
+
+  /**
+   * A partition argument checked (RangeError) and as a reader's partition: `ALL` without one, and
+   * for partition 0 of a single partition (its subject holds every record, no filter needed).
+   */
+  #partition(partition: number | undefined): number {
+    const { partitions } = this.capabilities;
+    checkPartition(partition, partitions);
+    return partition === undefined || partitions === 1 ? ALL : partition;
   }
 
   #checkOpen(): void {
@@ -720,13 +783,6 @@ function parseAck(msg: Msg): Ack {
     };
   }
   return { seq: ack.seq ?? 0, duplicate: ack.duplicate === true };
-}
-
-/** FNV-1a of the id: a retry of a record goes to the same partition. */
-function partitionOf(id: string, partitions: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % partitions;
 }
 
 function nanos(ms: number): number {

@@ -2,14 +2,15 @@
 import { EventEmitter } from "node:events";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { TributaryError } from "../../errors.js";
-import type {
-  AppendResult,
-  ReadOptions,
-  RecordBatch,
-  StoredRecord,
-  Stream,
-  StreamRecord,
-  StreamSettings,
+import {
+  checkPartition,
+  type AppendResult,
+  type ReadOptions,
+  type RecordBatch,
+  type StoredRecord,
+  type Stream,
+  type StreamRecord,
+  type StreamSettings,
 } from "../contracts/index.js";
 import { openSqlite, type SqliteDatabase } from "./connection.js";
 import {
@@ -50,7 +51,8 @@ type Request = WriterRequest extends infer R
   : never;
 
 /**
- * Stream backed by one SQLite file (WAL, synchronous FULL). Appends go to a writer in a worker
+ * Stream backed by one SQLite file (WAL, synchronous FULL), with one partition: `partition: 0`
+ * reads the same as no partition, any other is a RangeError. Appends go to a writer in a worker
  * thread, which writes every append that arrives in one event-loop turn in one transaction and one
  * fsync (group commit); each append resolves after that commit. Reads use their own connection.
  *
@@ -147,6 +149,7 @@ export class SqliteStream implements Stream {
   }
 
   async read(stream: string, from: number, options: ReadOptions): Promise<StoredRecord[]> {
+    checkPartition(options.partition, this.capabilities.partitions);
     const s = this.#get(stream);
     const rows = this.#select(s, from, options.max);
     if (rows.length > 0 || !(await this.#waitForAppend(stream, options))) return rows;
@@ -154,6 +157,7 @@ export class SqliteStream implements Stream {
   }
 
   async readBatches(stream: string, from: number, options: ReadOptions): Promise<RecordBatch[]> {
+    checkPartition(options.partition, this.capabilities.partitions);
     const s = this.#get(stream);
     const batches = this.#selectBatches(s, from, options.max);
     if (batches.length > 0 || !(await this.#waitForAppend(stream, options))) return batches;
@@ -216,7 +220,8 @@ export class SqliteStream implements Stream {
     return out;
   }
 
-  async end(stream: string): Promise<number> {
+  async end(stream: string, partition?: number): Promise<number> {
+    checkPartition(partition, this.capabilities.partitions);
     return this.#get(stream).next;
   }
 
