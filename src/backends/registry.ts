@@ -1,7 +1,7 @@
 // Names the concrete backends: the only module besides runtime/ that knows which exist.
 import { join } from "node:path";
 import type { Pipeline } from "../config/index.js";
-import type { CatalogStore, ObjectStore, SpeedStore, Stream } from "./contracts/index.js";
+import type { CatalogStore, JobQueue, ObjectStore, SpeedStore, Stream } from "./contracts/index.js";
 import { LocalObjectStore } from "./local/object-store.js";
 import { SqliteCatalog } from "./sqlite/catalog-store.js";
 import { SqliteStream } from "./sqlite/stream-log.js";
@@ -114,4 +114,18 @@ export async function openSpeedStore(pipeline: Pipeline): Promise<SpeedStore | u
   }
   const { PostgresSpeedStore } = await import("./postgres/speed-store.js");
   return PostgresSpeedStore.open({ url: b.url, schema: b.schema });
+}
+
+/**
+ * The job queue processes of a pipeline share, or undefined when the pipeline is embedded (one
+ * process runs everything; batch tasks run in-process). On the PostgreSQL catalog: a
+ * PostgresJobQueue in the schema `<backends.catalog.schema>_jobs` of the catalog's database
+ * (pg-boss owns its tables, so they stay apart from the catalog's), shared by every process on
+ * that catalog. The catalog schema must then be at most 45 characters (pg-boss allows 50).
+ */
+export async function openJobQueue(pipeline: Pipeline): Promise<JobQueue | undefined> {
+  const b = pipeline.backends.catalog;
+  if (b.kind !== "postgres") return undefined;
+  const { PostgresJobQueue } = await import("./postgres/job-queue.js");
+  return PostgresJobQueue.open({ url: b.url, schema: `${b.schema}_jobs` });
 }

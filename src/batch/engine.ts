@@ -7,6 +7,10 @@ import type {
   BatchRunInfo,
   BatchTaskInfo,
   CatalogStore,
+  JobLease,
+  JobQueue,
+  JobStatus,
+  JsonValue,
   ObjectStore,
   PartitionState,
   SchemaColumn,
@@ -17,7 +21,7 @@ import { TributaryError, isTributaryError } from "../errors.js";
 import { dlqDataset, partitionColumnType, quoteString, rawDataset } from "../lake/index.js";
 import { metrics } from "../telemetry.js";
 import { compilePlan } from "./compile.js";
-import { addDays, dayOf } from "./days.js";
+import { addDays, dayOf, isDay } from "./days.js";
 import { checkPartitions, readCatalogView, type PartitionCheck } from "./freshness.js";
 import { loadModelSpecs } from "./model-spec.js";
 import { VIEW_STATE_LAYER, compileViews, viewBatchSql } from "../views/index.js";
@@ -35,6 +39,27 @@ import {
 
 /** Most days one task builds: bounds a task's memory and keeps both cores busy in a backfill. */
 const MAX_CHUNK_DAYS = 31;
+
+/** The JobQueue queue that carries batch tasks in queue mode. */
+export const BATCH_QUEUE = "batch";
+
+/** Lease of a task taken by a worker (queue mode); the worker heartbeats every third of it. */
+const DEFAULT_LEASE_MS = 60_000;
+
+/** How long a worker's take waits for a task before it looks again. */
+const TAKE_WAIT_MS = 5_000;
+
+/** How often a coordinator reads the state of its run's jobs. */
+const POLL_MS = 200;
+
+/** Keys per `status` call when recovery looks for a run's live jobs. */
+const STATUS_BATCH = 500;
+
+/**
+ * In queue mode, lake files younger than this are never swept as orphans: another engine may have
+ * put them and be about to commit them (the embedded engine is alone and sweeps every orphan).
+ */
+const ORPHAN_GRACE_MS = 60 * 60_000;
 
 /** What starts a run. */
 export type RunTrigger = "schedule" | "manual" | "backfill" | "repair";
@@ -71,15 +96,56 @@ export interface BatchEngineOptions {
   readonly catalog: CatalogStore;
   readonly lake: ObjectStore;
   readonly log: Logger;
+  /**
+   * Queue mode: `run()` coordinates (plans, enqueues each task to queue `batch` once its
+   * dependencies succeeded, watches the jobs, records the run) and `startWorkers()` runs tasks
+   * taken from the queue. Engines on several machines sharing one queue (PostgreSQL) and one
+   * catalog share the work of every run. Unset: tasks run in this process (the embedded path).
+   */
+  readonly queue?: JobQueue;
+  /**
+   * Worker loops `startWorkers()` runs in queue mode, each one task at a time (default
+   * `batch.concurrency`). 0: this engine only coordinates (a scheduler process).
+   */
+  readonly workers?: number;
+  /**
+   * Lease of a task a worker takes, in ms (default 60 000): a worker that stops heartbeating
+   * (crashed, hung) has its task handed to another worker after it. Recovery waits two of them.
+   */
+  readonly leaseMs?: number;
 }
+
+/** The payload of a batch job: which run, model and days. */
+interface JobPayload {
+  readonly runId: number;
+  readonly model: string;
+  readonly days: readonly string[];
+}
+
+/** What a worker completes a batch job with. */
+type JobResult =
+  | { readonly rowsIn: number; readonly rowsOut: number }
+  /** `recorded`: the worker recorded the task and its partitions failed; else the coordinator does. */
+  | { readonly error: string; readonly recorded: boolean };
 
 /**
  * Runs the batch layer of one process. One run at a time (a second gets TRB_BATCH_BUSY); inside
  * a run, tasks run concurrently up to `batch.concurrency`, each after the tasks it reads.
  *
+ * With `queue` (queue mode) the tasks of a run go through the JobQueue instead: `run()` only
+ * coordinates, and every engine that called `startWorkers()` on the same queue (any process, any
+ * machine) runs them. See src/batch/README.md, "Distributed runs".
+ *
  * @example
  * const engine = await BatchEngine.create({ pipeline, catalog, lake, log });
  * await engine.run({ trigger: "manual", days: ["2001-01-15"], onlyStale: false });
+ * @example
+ * // A worker process: takes tasks until close().
+ * const worker = await BatchEngine.create({ pipeline, catalog, lake, log, queue });
+ * worker.startWorkers();
+ * // A scheduler process: coordinates runs, runs no task itself.
+ * const coordinator = await BatchEngine.create({ pipeline, catalog, lake, log, queue, workers: 0 });
+ * await coordinator.run({ trigger: "manual", days: ["2001-01-15"] });
  */
 export class BatchEngine {
   readonly #o: BatchEngineOptions;
@@ -90,6 +156,12 @@ export class BatchEngine {
   #closed = false;
   #planning: Promise<void> = Promise.resolve();
   #cached: { fingerprint: string; plan: BatchPlan } | undefined;
+  /** Queue mode: aborts the workers' waiting takes at close. */
+  readonly #stopTaking = new AbortController();
+  /** Queue mode: the running worker loops. */
+  #workerLoops: Promise<void>[] | undefined;
+  /** Queue mode: set by close once this engine's workers stopped (the coordinator then stops). */
+  #workersStopped = false;
 
   private constructor(o: BatchEngineOptions, db: DuckDBInstance, stagingDir: string) {
     this.#o = o;
@@ -100,8 +172,16 @@ export class BatchEngine {
   /** Opens the batch DuckDB: limited to the lake, the seed files and its spill folder. */
   static async create(o: BatchEngineOptions): Promise<BatchEngine> {
     const p = o.pipeline;
-    const stagingDir = join(p.lakeDir, "_staging", "batch");
-    const tempDir = join(p.dataDir, "duckdb-batch-tmp");
+    if (o.workers !== undefined && (!Number.isSafeInteger(o.workers) || o.workers < 0))
+      throw new RangeError(`workers must be an integer >= 0, not ${o.workers}`);
+    if (o.leaseMs !== undefined && (!Number.isSafeInteger(o.leaseMs) || o.leaseMs < 1))
+      throw new RangeError(`leaseMs must be an integer >= 1, not ${o.leaseMs}`);
+    // Queue mode: other engines may share this folder (processes on one machine), so each has its
+    // own staging and temp folder, and only those of processes no longer alive are removed.
+    const own = o.queue ? `-${process.pid}` : "";
+    const stagingDir = join(p.lakeDir, "_staging", `batch${own}`);
+    const tempDir = join(p.dataDir, `duckdb-batch-tmp${own}`);
+    if (o.queue) removeDeadStaging(join(p.lakeDir, "_staging"));
     // Staged output of an interrupted run is never committed: start clean.
     rmSync(stagingDir, { recursive: true, force: true });
     mkdirSync(stagingDir, { recursive: true });
@@ -330,7 +410,9 @@ export class BatchEngine {
       runId = await this.#o.catalog.startRun({ trigger: request.trigger, days });
       this.#running = { runId, total: tasks.length, done: 0, failed: 0, running: [] };
       onProgress?.(this.#running);
-      const outcome = await this.#execute(thePlan, tasks, runId, onProgress);
+      const outcome = this.#o.queue
+        ? await this.#coordinate(this.#o.queue, tasks, runId, onProgress)
+        : await this.#execute(thePlan, tasks, runId, onProgress);
       const status =
         outcome.skipped > 0 ? "interrupted" : outcome.failed > 0 ? "failed" : "succeeded";
       await this.#o.catalog.finishRun(
@@ -366,14 +448,7 @@ export class BatchEngine {
       tasks.map((t) => [t.key, "pending"]),
     );
     const why = new Map<string, string>();
-    const schemas = new Map(plan.models.map((m) => [m.id, modelShape(m)] as const));
-    const extraTables = [
-      ...new Set(
-        plan.models.flatMap((m) =>
-          m.spec.tests.flatMap((t) => (t.kind === "relationships" ? [t.to] : [])),
-        ),
-      ),
-    ];
+    const { schemas, extraTables } = planContext(plan);
     let failed = 0;
     let skipped = 0;
     let done = 0;
@@ -449,17 +524,7 @@ export class BatchEngine {
     for (;;) {
       attempts++;
       try {
-        const outcome = await runTask(task, {
-          db: this.#db,
-          catalog: this.#o.catalog,
-          lake: this.#o.lake,
-          timezone: p.batch.timezone,
-          stagingDir: this.#stagingDir,
-          compression: p.lake.compression,
-          runId,
-          extraTables: extraTables.filter((t) => !task.model.inputs.some((i) => i.table === t)),
-          schemas,
-        });
+        const outcome = await this.#runOnce(task, runId, extraTables, schemas);
         await this.#o.catalog.recordTask({
           runId,
           model: task.model.id,
@@ -519,6 +584,347 @@ export class BatchEngine {
     }
   }
 
+  /** One attempt of a task: `runTask` in this engine's DuckDB. */
+  #runOnce(
+    task: Task,
+    runId: number,
+    extraTables: readonly string[],
+    schemas: ReadonlyMap<string, DatasetShape>,
+  ): ReturnType<typeof runTask> {
+    const p = this.#o.pipeline;
+    return runTask(task, {
+      db: this.#db,
+      catalog: this.#o.catalog,
+      lake: this.#o.lake,
+      timezone: p.batch.timezone,
+      stagingDir: this.#stagingDir,
+      compression: p.lake.compression,
+      runId,
+      extraTables: extraTables.filter((t) => !task.model.inputs.some((i) => i.table === t)),
+      schemas,
+    });
+  }
+
+  /**
+   * Queue mode, coordinator: enqueues every task whose dependencies succeeded, reads its job's
+   * state every POLL_MS, blocks the dependents of failed tasks, and records the failures no
+   * worker recorded (a job out of attempts because its last worker died, or one no worker could
+   * run). Resolves when every task settled, or, once close() stopped this engine's workers, with
+   * the unsettled tasks counted as skipped (workers then skip their jobs: the run is not running).
+   */
+  async #coordinate(
+    queue: JobQueue,
+    tasks: readonly Task[],
+    runId: number,
+    onProgress?: (p: RunProgress) => void,
+  ): Promise<{ failed: number; skipped: number }> {
+    const b = this.#o.pipeline.batch;
+    const state = new Map<string, "pending" | "queued" | "ok" | "failed" | "blocked" | "skipped">(
+      tasks.map((t) => [t.key, "pending"]),
+    );
+    const why = new Map<string, string>();
+    let failed = 0;
+    let skipped = 0;
+    let done = 0;
+    const running = new Set<string>();
+    const writes: Promise<void>[] = [];
+    let reported = "";
+    const report = (): void => {
+      const now = { runId, total: tasks.length, done, failed, running: [...running].sort() };
+      const key = JSON.stringify(now);
+      if (key === reported) return;
+      reported = key;
+      this.#running = now;
+      onProgress?.(now);
+    };
+    const settle = (t: Task, error: string | undefined): void => {
+      running.delete(t.key);
+      done++;
+      if (error === undefined) {
+        state.set(t.key, "ok");
+        return;
+      }
+      state.set(t.key, "failed");
+      why.set(t.key, `${t.model.id} ${describeDays(t.days)} failed: ${error}`);
+      failed++;
+    };
+    for (;;) {
+      const stopping = this.#closed;
+      const ready: Task[] = [];
+      for (const t of tasks) {
+        if (state.get(t.key) !== "pending") continue;
+        if (stopping) {
+          // Stopping: tasks not enqueued stay undone (their partitions keep their state).
+          state.set(t.key, "skipped");
+          skipped++;
+          done++;
+          continue;
+        }
+        const blocker = t.after.find((k) => {
+          const s = state.get(k);
+          return s === "failed" || s === "blocked";
+        });
+        if (blocker !== undefined) {
+          state.set(t.key, "blocked");
+          const cause = why.get(blocker) ?? blocker;
+          why.set(t.key, cause.startsWith("blocked: ") ? cause : `blocked: ${cause}`);
+          done++;
+          failed++;
+          writes.push(this.#blocked(t, runId, why.get(t.key)!));
+          continue;
+        }
+        if (t.after.every((k) => state.get(k) === "ok")) ready.push(t);
+      }
+      if (ready.length > 0) {
+        try {
+          await queue.enqueue(
+            BATCH_QUEUE,
+            ready.map((t) => ({
+              key: jobKey(runId, t.key),
+              payload: { runId, model: t.model.id, days: [...t.days] } satisfies JobPayload,
+              maxAttempts: b.retries + 1,
+            })),
+          );
+          for (const t of ready) state.set(t.key, "queued");
+        } catch (e) {
+          if (isTributaryError(e, "TRB_QUEUE_CLOSED")) throw e;
+          // The queue is unreachable for now: enqueue again at the next round.
+          this.#o.log.warn({ err: e, runId }, "batch coordinator could not enqueue; retrying");
+        }
+      }
+      report();
+      const queued = tasks.filter((t) => state.get(t.key) === "queued");
+      if (queued.length === 0 && !tasks.some((t) => state.get(t.key) === "pending")) break;
+      // Once close() stopped this engine's workers, one last look, then stop coordinating.
+      const last = stopping && this.#workersStopped;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      let statuses: Map<string, JobStatus> | undefined;
+      try {
+        statuses = await queue.status(
+          BATCH_QUEUE,
+          queued.map((t) => jobKey(runId, t.key)),
+        );
+      } catch (e) {
+        if (isTributaryError(e, "TRB_QUEUE_CLOSED")) throw e;
+        this.#o.log.warn({ err: e, runId }, "batch coordinator could not read job states");
+      }
+      for (const t of statuses ? queued : []) {
+        const s = statuses!.get(jobKey(runId, t.key));
+        if (s === undefined) {
+          // The queue lost the job (it keeps finished jobs for days): enqueue it again.
+          state.set(t.key, "pending");
+          running.delete(t.key);
+        } else if (s.state === "active") running.add(t.key);
+        else if (s.state === "pending") running.delete(t.key);
+        else if (s.state === "failed") {
+          // Out of attempts without a worker recording it (its last worker died): record it here.
+          const error = s.error ?? "failed";
+          writes.push(this.#failedHere(t, runId, error, s.attempts));
+          settle(t, error);
+        } else {
+          const result = resultOf(s.result);
+          if (result === undefined || "rowsOut" in result) settle(t, undefined);
+          else {
+            if (!result.recorded) writes.push(this.#failedHere(t, runId, result.error, s.attempts));
+            settle(t, result.error);
+          }
+        }
+      }
+      if (last) {
+        for (const t of tasks) {
+          if (state.get(t.key) !== "queued") continue;
+          state.set(t.key, "skipped");
+          running.delete(t.key);
+          skipped++;
+          done++;
+        }
+      }
+      report();
+    }
+    await Promise.all(writes);
+    return { failed, skipped };
+  }
+
+  /** Records a task that failed with no worker recording it, and marks its partitions failed. */
+  async #failedHere(task: Task, runId: number, error: string, attempts: number): Promise<void> {
+    this.#o.log.error(
+      { model: task.model.id, days: describeDays(task.days), runId, attempts, error },
+      "batch task failed",
+    );
+    metrics.batchTaskFailures.inc({ model: task.model.id });
+    await this.#o.catalog.recordTask({
+      runId,
+      model: task.model.id,
+      days: task.days,
+      status: "failed",
+      attempts,
+      startedAt: null,
+      ms: null,
+      rowsIn: null,
+      rowsOut: null,
+      error,
+    });
+    await this.#setStates(task, runId, "failed", error);
+  }
+
+  /**
+   * Queue mode: starts this engine's `workers` loops (default `batch.concurrency`), each taking
+   * one task at a time from queue `batch` until close(). Calling it again does nothing.
+   */
+  startWorkers(): void {
+    const queue = this.#o.queue;
+    if (queue === undefined)
+      throw new TributaryError(
+        "TRB_INTERNAL",
+        "startWorkers() needs a queue: create the engine with `queue` (queue mode).",
+      );
+    if (this.#closed) throw new TributaryError("TRB_HTTP_SHUTTING_DOWN");
+    if (this.#workerLoops !== undefined) return;
+    const n = this.#o.workers ?? this.#o.pipeline.batch.concurrency;
+    this.#workerLoops = Array.from({ length: n }, () => this.#workerLoop(queue));
+  }
+
+  /** One worker: takes a task, runs it, settles its job; until close(). */
+  async #workerLoop(queue: JobQueue): Promise<void> {
+    const leaseMs = this.#o.leaseMs ?? DEFAULT_LEASE_MS;
+    while (!this.#closed) {
+      let leases: JobLease[];
+      try {
+        leases = await queue.take(BATCH_QUEUE, {
+          max: 1,
+          leaseMs,
+          waitMs: TAKE_WAIT_MS,
+          signal: this.#stopTaking.signal,
+        });
+      } catch (e) {
+        if (this.#closed || isTributaryError(e, "TRB_QUEUE_CLOSED")) return;
+        this.#o.log.warn({ err: e }, "batch worker could not take a task; retrying");
+        await abortableSleep(1_000, this.#stopTaking.signal);
+        continue;
+      }
+      // A task taken as close() began still runs: its lease is ours, and running it finishes it.
+      for (const lease of leases) await this.#work(queue, lease);
+    }
+  }
+
+  /** Runs one delivered task as #attempt runs one attempt, then completes or fails its job. */
+  async #work(queue: JobQueue, lease: JobLease): Promise<void> {
+    const p = this.#o.pipeline;
+    const started = Date.now();
+    let log = this.#o.log.child({ job: lease.key, attempt: lease.attempt });
+    let lost = false;
+    const beat = setInterval(
+      () => {
+        queue.heartbeat(lease).then(
+          (held) => {
+            if (!held) lost = true;
+          },
+          (e: unknown) => log.warn({ err: e }, "batch worker heartbeat failed"),
+        );
+      },
+      Math.max(1, Math.floor(lease.leaseMs / 3)),
+    );
+    // Whether the lease is still ours right before recording: a lost one is abandoned (another
+    // worker may run the task; the commit already made is atomic and idempotent).
+    const held = async (): Promise<boolean> => {
+      if (!lost && (await queue.heartbeat(lease))) return true;
+      log.warn("batch task lease lost; abandoning its result");
+      return false;
+    };
+    try {
+      const plan = await this.plan();
+      const resolved = resolveJob(plan, lease.key, lease.payload);
+      if (typeof resolved === "string") {
+        log.error({ error: resolved }, "batch task cannot run here");
+        await queue.complete(lease, { error: resolved, recorded: false } satisfies JobResult);
+        return;
+      }
+      const { task, runId } = resolved;
+      log = log.child({ model: task.model.id, days: describeDays(task.days), runId });
+      const run = await this.#o.catalog.run(runId);
+      if (run?.status !== "running") {
+        // Its coordinator stopped (or another catalog): tasks of a stopped run are not run.
+        const error = `run ${runId} is ${run ? run.status : "not in the catalog"}: task not run`;
+        log.warn(error);
+        await queue.complete(lease, { error, recorded: false } satisfies JobResult);
+        return;
+      }
+      const { extraTables, schemas } = planContext(plan);
+      try {
+        const outcome = await this.#runOnce(task, runId, extraTables, schemas);
+        if (!(await held())) return;
+        await this.#o.catalog.recordTask({
+          runId,
+          model: task.model.id,
+          days: task.days,
+          status: "succeeded",
+          attempts: lease.attempt,
+          startedAt: new Date(started).toISOString(),
+          ms: Date.now() - started,
+          rowsIn: outcome.rowsIn,
+          rowsOut: outcome.rowsOut,
+          error: null,
+        });
+        if (outcome.tests.length > 0) await this.#o.catalog.recordTests(outcome.tests);
+        metrics.batchRowsReceived.inc({ model: task.model.id }, outcome.rowsIn);
+        metrics.batchRows.inc({ model: task.model.id }, outcome.rowsOut);
+        log.debug(
+          { rowsIn: outcome.rowsIn, rowsOut: outcome.rowsOut, ms: Date.now() - started },
+          "batch task done",
+        );
+        if (
+          !(await queue.complete(lease, {
+            rowsIn: outcome.rowsIn,
+            rowsOut: outcome.rowsOut,
+          } satisfies JobResult))
+        )
+          log.warn("batch task lease lost after its result was recorded");
+      } catch (e) {
+        const cause = causeOf(e);
+        const message = (cause as Error).message ?? String(cause);
+        const final =
+          lease.attempt >= lease.maxAttempts ||
+          isTributaryError(cause, "TRB_BATCH_TEST_FAILED") ||
+          isTributaryError(cause, "TRB_BATCH_DAY_OUT_OF_RANGE");
+        if (!final) {
+          const wait = p.batch.retryBackoffMs * 2 ** (lease.attempt - 1);
+          log.warn({ err: cause, retryInMs: wait }, "batch task failed; retrying");
+          await queue.fail(lease, message, { retryAfterMs: wait });
+          return;
+        }
+        if (!(await held())) return;
+        log.error({ err: cause }, "batch task failed");
+        metrics.batchTaskFailures.inc({ model: task.model.id });
+        const tests = testsOf(e);
+        if (tests.length > 0) await this.#o.catalog.recordTests(tests);
+        await this.#o.catalog.recordTask({
+          runId,
+          model: task.model.id,
+          days: task.days,
+          status: "failed",
+          attempts: lease.attempt,
+          startedAt: new Date(started).toISOString(),
+          ms: Date.now() - started,
+          rowsIn: null,
+          rowsOut: null,
+          error: message,
+        });
+        await this.#setStates(task, runId, "failed", message);
+        await queue.complete(lease, { error: message, recorded: true } satisfies JobResult);
+      }
+    } catch (e) {
+      // Planning, the catalog or the queue failed: hand the task back (on the last attempt it
+      // fails for good, and the coordinator records it).
+      log.warn({ err: e }, "batch worker could not finish a task; handing it back");
+      const wait = p.batch.retryBackoffMs * 2 ** (lease.attempt - 1);
+      await queue
+        .fail(lease, (e as Error).message ?? String(e), { retryAfterMs: wait })
+        .catch((err: unknown) => log.warn({ err }, "batch worker could not hand a task back"));
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
   async #blocked(task: Task, runId: number, reason: string): Promise<void> {
     await this.#o.catalog.recordTask({
       runId,
@@ -572,9 +978,11 @@ export class BatchEngine {
       ...plan.models.map((m) => `${m.spec.layer}/${m.spec.name}/`),
       ...plan.seeds.map((seed) => `seed/${seed.name}/`),
     ];
+    // Queue mode: another engine may be between putting files and committing them.
+    const before = this.#o.queue ? Date.now() - ORPHAN_GRACE_MS : Infinity;
     for (const prefix of prefixes) {
       for (const obj of await this.#o.lake.list(prefix)) {
-        if (!live.has(obj.key)) {
+        if (!live.has(obj.key) && obj.modified < before) {
           await this.#o.lake.delete(obj.key);
           removed++;
         }
@@ -584,24 +992,76 @@ export class BatchEngine {
       this.#o.log.info({ removed }, "removed uncommitted batch files left by an earlier crash");
   }
 
-  /** Marks runs left `running` by a crash as interrupted. */
+  /**
+   * Marks runs left `running` by a crash as interrupted.
+   *
+   * In queue mode another process's coordinator may be running such a run, so a run is marked
+   * only when it looks abandoned: nothing happened in it (started, or a task recorded) for two
+   * lease periods, and none of its jobs is live (pending or active) in the queue. Its job keys
+   * are not stored anywhere, so every key it can have is asked for: each model of this engine's
+   * plan with each chunk index of the run's days (`<runId>/<model>#<n>`, `#*`). A live
+   * coordinator always has a live job, but for the instant between a job settling and its
+   * dependents being enqueued. Safe to call at any time (at start, or on a timer).
+   */
   async recoverInterruptedRuns(): Promise<number> {
     let n = 0;
     for (const r of await this.#o.catalog.runs(50)) {
-      if (r.status === "running") {
-        await this.#o.catalog.finishRun(r.id, "interrupted", "the process stopped during the run");
-        n++;
-      }
+      if (r.status !== "running") continue;
+      if (this.#running?.runId === r.id) continue;
+      const queue = this.#o.queue;
+      if (queue && !(await this.#abandoned(queue, r))) continue;
+      await this.#o.catalog.finishRun(
+        r.id,
+        "interrupted",
+        queue
+          ? "its coordinator stopped during the run (no job of the run is left in the queue)"
+          : "the process stopped during the run",
+      );
+      n++;
     }
     return n;
   }
 
+  /** Queue mode: whether a `running` run has had no activity and has no live job (see recoverInterruptedRuns). */
+  async #abandoned(queue: JobQueue, run: BatchRunInfo): Promise<boolean> {
+    const quietMs = 2 * (this.#o.leaseMs ?? DEFAULT_LEASE_MS);
+    let last = Date.parse(run.startedAt);
+    for (const t of await this.#o.catalog.tasks(run.id)) {
+      if (t.startedAt !== null) last = Math.max(last, Date.parse(t.startedAt) + (t.ms ?? 0));
+    }
+    if (!(Date.now() - last >= quietMs)) return false;
+    let plan: BatchPlan;
+    try {
+      plan = await this.plan();
+    } catch (e) {
+      // Without the models, the run's jobs cannot be named: leave the run as it is.
+      this.#o.log.warn({ err: e, runId: run.id }, "cannot check a batch run's jobs; left running");
+      return false;
+    }
+    const chunks = run.days.filter((d) => d !== WHOLE_TABLE).length;
+    const keys = plan.models.flatMap((m) => [
+      jobKey(run.id, `${m.id}#${WHOLE_TABLE}`),
+      ...Array.from({ length: chunks }, (_, k) => jobKey(run.id, `${m.id}#${k}`)),
+    ]);
+    for (let i = 0; i < keys.length; i += STATUS_BATCH) {
+      const statuses = await queue.status(BATCH_QUEUE, keys.slice(i, i + STATUS_BATCH));
+      for (const s of statuses.values())
+        if (s.state === "pending" || s.state === "active") return false;
+    }
+    return true;
+  }
+
   /**
    * Stops: no new run or task starts, the running tasks finish (their commits are atomic anyway),
-   * the run is recorded as interrupted, then DuckDB closes.
+   * the run is recorded as interrupted, then DuckDB closes. In queue mode the workers stop taking
+   * (a waiting take is aborted), finish the tasks they run and settle their jobs; then the
+   * coordinator stops, recording the run interrupted when some of its tasks had not settled.
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stopTaking.abort();
+    await Promise.all(this.#workerLoops ?? []);
+    this.#workersStopped = true;
     while (this.#running) await new Promise((r) => setTimeout(r, 50));
     this.#db.closeSync();
   }
@@ -781,4 +1241,112 @@ function selectedModels(plan: BatchPlan, models: readonly string[] | undefined):
   };
   for (const id of models) visit(id);
   return out;
+}
+
+/** The schemas and data-test tables every task of a plan needs. */
+function planContext(plan: BatchPlan): {
+  schemas: ReadonlyMap<string, DatasetShape>;
+  extraTables: readonly string[];
+} {
+  let c = contexts.get(plan);
+  if (c === undefined) {
+    c = {
+      schemas: new Map(plan.models.map((m) => [m.id, modelShape(m)] as const)),
+      extraTables: [
+        ...new Set(
+          plan.models.flatMap((m) =>
+            m.spec.tests.flatMap((t) => (t.kind === "relationships" ? [t.to] : [])),
+          ),
+        ),
+      ],
+    };
+    contexts.set(plan, c);
+  }
+  return c;
+}
+
+const contexts = new WeakMap<BatchPlan, ReturnType<typeof planContext>>();
+
+/** The job key of a task of a run: `<runId>/<task key>`. */
+function jobKey(runId: number, taskKey: string): string {
+  return `${runId}/${taskKey}`;
+}
+
+/**
+ * The task a job payload names, built with this engine's plan; a message when the payload is
+ * malformed, or names a model or days this plan cannot build.
+ */
+function resolveJob(
+  plan: BatchPlan,
+  key: string,
+  payload: JsonValue,
+): { task: Task; runId: number } | string {
+  const p = payload as Partial<Record<keyof JobPayload, unknown>> | null;
+  if (
+    typeof p !== "object" ||
+    p === null ||
+    Array.isArray(p) ||
+    !Number.isSafeInteger(p.runId) ||
+    typeof p.model !== "string" ||
+    !Array.isArray(p.days) ||
+    p.days.length === 0 ||
+    !p.days.every((d) => typeof d === "string")
+  )
+    return `malformed batch job payload ${JSON.stringify(payload)}`;
+  const model = plan.models.find((m) => m.id === p.model);
+  if (model === undefined) return `model ${p.model} is not in this worker's plan`;
+  const days = [...new Set(p.days as string[])].sort();
+  const ok =
+    model.spec.materialized === "full"
+      ? days.length === 1 && days[0] === WHOLE_TABLE
+      : days.every((d) => isDay(d));
+  if (!ok) return `days ${days.join(", ")} are not days ${model.id} is built by`;
+  const runId = p.runId as number;
+  const prefix = jobKey(runId, "");
+  const taskKey = key.startsWith(prefix) ? key.slice(prefix.length) : key;
+  return { runId, task: { key: taskKey, model, days, after: [] } };
+}
+
+/** A completed job's result, when it is one a worker gives. */
+function resultOf(result: JsonValue | undefined): JobResult | undefined {
+  if (typeof result !== "object" || result === null || Array.isArray(result)) return undefined;
+  const r = result as Record<string, JsonValue>;
+  if (typeof r.error === "string") return { error: r.error, recorded: r.recorded === true };
+  if (typeof r.rowsOut === "number" && typeof r.rowsIn === "number")
+    return { rowsIn: r.rowsIn, rowsOut: r.rowsOut };
+  return undefined;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Removes `batch-<pid>` staging folders of processes on this machine that are no longer alive. */
+function removeDeadStaging(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^batch-(\d+)$/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ESRCH")
+        rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
 }
