@@ -197,6 +197,15 @@ function crossCheck(
       ["backends", "speed", "kind"],
       `a ${config.backends.speed.kind} speed store needs \`url\``,
     );
+  if (
+    config.backends.stream.partitions > 1 &&
+    config.backends.speed.kind === "catalog" &&
+    Object.keys(config.views).length > 0
+  )
+    fail(
+      ["backends", "speed", "kind"],
+      "a stream of several partitions keeps a speed checkpoint per partition: the views need a speed store (kind: postgres or redis)",
+    );
   if (catalog.kind === "postgres" && catalog.url === undefined)
     fail(
       ["backends", "catalog", "kind"],

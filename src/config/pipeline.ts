@@ -91,6 +91,8 @@ export interface Pipeline {
 
 /** The backends of a pipeline, resolved (`backends/registry.ts` opens them). */
 export interface BackendsPlan {
+  /** `backends.partition_lease` in ms. */
+  readonly partitionLeaseMs: number;
   readonly stream:
     | { readonly kind: "embedded" }
     | {
@@ -278,6 +280,7 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
 function resolveBackends(config: PipelineConfig, abs: (p: string) => string): BackendsPlan {
   const { stream, lake, catalog, speed } = config.backends;
   return Object.freeze({
+    partitionLeaseMs: parseDuration(config.backends.partition_lease),
     speed: Object.freeze(
       speed.kind === "redis"
         ? { kind: "redis" as const, url: speed.url!, prefix: speed.prefix }

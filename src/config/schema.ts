@@ -485,6 +485,11 @@ const backendsSpec = z
     speed: speedBackendSpec.default(speedBackendSpec.parse({})),
     lake: lakeBackendSpec.default(lakeBackendSpec.parse({})),
     catalog: catalogBackendSpec.default(catalogBackendSpec.parse({})),
+    partition_lease: duration
+      .default("15s")
+      .describe(
+        "Where processes share work (the PostgreSQL catalog's job queue), how long a land or speed process holds a stream partition without renewing it: after a crash, another process takes the partition over within about this long. Renewed every third of it.",
+      ),
   })
   .describe(
     "Which implementation each backend uses. The default is embedded (one process, no server); the distributed ones let each role run in its own processes (`tributary run <role>`; docs/deploy.md). Secrets come from environment variables (`${NAME}`).",

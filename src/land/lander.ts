@@ -34,6 +34,17 @@ export interface LanderOptions {
   readonly log: Logger;
   /** Most records read per call. */
   readonly readBatch?: number;
+  /**
+   * The stream partition this lander consumes (default 0). With more than one partition each
+   * partition has its own position in the catalog and its own consumer name (`land.p<k>`).
+   */
+  readonly partition?: number;
+  /**
+   * Uncommitted files younger than this are not deleted as orphans at start (default 0). Where
+   * other processes land the same dataset (distributed), a file they have put but not committed
+   * yet is not an orphan: 15 minutes leaves every commit time to finish.
+   */
+  readonly orphanMinAgeMs?: number;
 }
 
 interface HourStats {
@@ -80,8 +91,23 @@ export class Lander {
   #loop: Promise<void> | undefined;
   #failures = 0;
 
+  readonly #partition: number;
+  /** Read options that select this lander's partition (none when the stream has one). */
+  readonly #select: { partition?: number };
+  /** Consumer name in the stream (retention). */
+  readonly #consumer: string;
+
   constructor(options: LanderOptions) {
     this.#o = options;
+    this.#partition = options.partition ?? 0;
+    const partitioned = options.stream.capabilities.partitions > 1;
+    this.#select = partitioned ? { partition: this.#partition } : {};
+    this.#consumer = partitioned ? `${LAND_CONSUMER}.p${this.#partition}` : LAND_CONSUMER;
+  }
+
+  /** The stream partition this lander consumes. */
+  get partition(): number {
+    return this.#partition;
   }
 
   /** Position up to which events are committed (exclusive). */
@@ -98,8 +124,8 @@ export class Lander {
   /** Restores the position and removes orphan files, without consuming yet. */
   async prepare(): Promise<void> {
     const o = this.#o;
-    await o.stream.register(o.streamName, LAND_CONSUMER);
-    this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, 0);
+    await o.stream.register(o.streamName, this.#consumer);
+    this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, this.#partition);
     this.#next = Math.max(this.#committed, 1);
     await rm(o.stagingDir, { recursive: true, force: true });
     await this.#removeOrphans();
@@ -112,7 +138,7 @@ export class Lander {
 
   /** Resolves once every event appended before the call is committed to the lake. */
   async flush(): Promise<void> {
-    const target = await this.#o.stream.end(this.#o.streamName);
+    const target = await this.#end();
     if (this.committed >= target) return;
     await new Promise<void>((resolve, reject) => {
       this.#waiters.push({ target, resolve, reject });
@@ -144,6 +170,7 @@ export class Lander {
         // catching up after a restart must not stall HTTP intake (or readiness).
         await new Promise<void>((resolve) => setImmediate(resolve));
         const batches = await readBatches(o.stream, o.streamName, this.#next, {
+          ...this.#select,
           max,
           waitMs,
           signal: this.#abort.signal,
@@ -171,7 +198,8 @@ export class Lander {
           if (take > 0) {
             chunks.push(take === b.count ? b.data : b.data.slice(0, lineOffset(b.data, take) - 1));
             consumed += take;
-            this.#next = b.first + take;
+            // A partition's positions have gaps (other partitions' records): follow the records.
+            this.#next = b.positions ? b.positions[take - 1]! + 1 : b.first + take;
           }
           if (split) break;
         }
@@ -184,10 +212,7 @@ export class Lander {
         }
         const read = batches.reduce((n, b) => n + b.count, 0);
         if (consumed > 0) metrics.landReceived.inc({ dataset: this.#name() }, consumed);
-        metrics.landLag.set(
-          { dataset: this.#name() },
-          (await o.stream.end(o.streamName)) - this.committed,
-        );
+        metrics.landLag.set({ dataset: this.#name() }, (await this.#end()) - this.committed);
         const full = this.#bytes >= o.flushMaxBytes;
         const old = this.#rows > 0 && Date.now() - this.#firstBufferedAt >= o.flushMaxAgeMs;
         const drained = read < max && !split;
@@ -204,7 +229,7 @@ export class Lander {
             "position moved by another lander; re-reading",
           );
           await this.#resetBuffer();
-          this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, 0);
+          this.#committed = await o.catalog.position(LAND_CONSUMER, o.streamName, this.#partition);
           this.#next = Math.max(this.#committed, 1);
           continue;
         }
@@ -276,18 +301,18 @@ export class Lander {
           {
             consumer: LAND_CONSUMER,
             stream: o.streamName,
-            partition: 0,
+            partition: this.#partition,
             from: this.#committed,
             to: this.#next,
           },
         ],
-        summary: `land ${rows} events from ${o.streamName} [${this.committed}, ${this.#next})`,
+        summary: `land ${rows} events from ${o.streamName}${this.#select.partition === undefined ? "" : ` partition ${this.#partition}`} [${this.committed}, ${this.#next})`,
       });
       this.#committed = this.#next;
       metrics.landEmitted.inc({ dataset: this.#name() }, rows);
       metrics.landFiles.inc({ dataset: this.#name() }, files.length);
       await this.#resetBuffer();
-      await o.stream.commit(o.streamName, LAND_CONSUMER, this.#committed);
+      await o.stream.commit(o.streamName, this.#consumer, this.#committed);
       await o.stream.trim(o.streamName);
       this.#settleWaiters();
     } finally {
@@ -331,9 +356,10 @@ export class Lander {
     const o = this.#o;
     const live = await o.catalog.registeredPaths();
     const objects = await o.lake.list(datasetPrefix(o.dataset.ref));
+    const before = Date.now() - (o.orphanMinAgeMs ?? 0);
     let removed = 0;
     for (const obj of objects) {
-      if (!live.has(obj.key)) {
+      if (!live.has(obj.key) && obj.modified <= before) {
         await o.lake.delete(obj.key);
         removed++;
       }
@@ -345,9 +371,22 @@ export class Lander {
       );
   }
 
+  /** One past the last stored position of this lander's partition. */
+  #end(): Promise<number> {
+    const o = this.#o;
+    return this.#select.partition === undefined
+      ? o.stream.end(o.streamName)
+      : o.stream.end(o.streamName, this.#partition);
+  }
+
   #name(): string {
     return `${this.#o.dataset.ref.layer}.${this.#o.dataset.ref.name}`;
   }
+}
+
+/** Records read as a block; `positions` when they are not consecutive (a partition's records). */
+interface Block extends RecordBatch {
+  readonly positions?: readonly number[];
 }
 
 /** Reads blocks of records, from a backend that stores them so or by grouping single records. */
@@ -356,16 +395,19 @@ async function readBatches(
   name: string,
   from: number,
   options: ReadOptions,
-): Promise<RecordBatch[]> {
+): Promise<Block[]> {
   if (stream.capabilities.batches) return stream.readBatches(name, from, options);
   const records = await stream.read(name, from, options);
   if (records.length === 0) return [];
+  const first = records[0]!.seq;
+  const consecutive = records[records.length - 1]!.seq === first + records.length - 1;
   return [
     {
-      first: records[0]!.seq,
+      first,
       count: records.length,
       times: records.map((r) => r.time),
       data: records.map((r) => r.data).join("\n"),
+      ...(consecutive ? {} : { positions: records.map((r) => r.seq) }),
     },
   ];
 }

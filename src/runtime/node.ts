@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
-import { openBackends, openSpeedStore, type Backends } from "../backends/registry.js";
+import { openBackends, openJobQueue, openSpeedStore, type Backends } from "../backends/registry.js";
 import {
   BatchEngine,
   BatchScheduler,
@@ -30,10 +30,17 @@ import { SpeedCheckpointReader, SpeedView } from "../speed/index.js";
 import { compileViews, type MeasureFieldType, type ViewAggregator } from "../views/index.js";
 import { viewBatchUntil } from "../batch/index.js";
 import { createHttpServer } from "./http.js";
+import { PartitionLeases } from "./partition-leases.js";
 import { Replayer } from "./replay.js";
 
 /** Longest a `POST /v1/flush` waits for landing before answering 504. */
 const FLUSH_TIMEOUT_MS = 120_000;
+
+/**
+ * Where processes share the lake, an uncommitted file younger than this may be another process's
+ * landing in progress, not an orphan (see `LanderOptions.orphanMinAgeMs`).
+ */
+const SHARED_ORPHAN_MIN_AGE_MS = 15 * 60_000;
 
 /** Options of a running node. */
 export interface NodeOptions {
@@ -63,9 +70,12 @@ export interface NodeOptions {
 /**
  * What a process can do. `collect`: the ingest endpoints (appends to the stream). `land`: stream
  * to Parquet files committed in the catalog. `speed`: the lambda views' speed layer
- * (checkpointed in the catalog). `batch`: the batch engine and its endpoints. `scheduler`:
- * `batch.schedule` (needs `batch` in the same process until the job queue lands). `serve`: SQL,
- * views and the catalog. Every process answers /healthz, /readyz and /metrics.
+ * (checkpointed in the catalog or the speed store). `batch`: the batch engine and its endpoints;
+ * on the PostgreSQL catalog it takes tasks of any process's run from the job queue. `scheduler`:
+ * `batch.schedule`, coordinating each run (alone only where a job queue is shared; embedded it
+ * needs `batch` in the same process). `serve`: SQL, views and the catalog. Where a job queue is
+ * shared, land and speed processes lease the stream's partitions. Every process answers
+ * /healthz, /readyz and /metrics.
  */
 export const ROLES = ["collect", "land", "speed", "batch", "scheduler", "serve"] as const;
 export type Role = (typeof ROLES)[number];
@@ -77,11 +87,6 @@ export function checkRoles(roles: readonly string[]): asserts roles is readonly 
     throw new TributaryError(
       "TRB_CONFIG_INVALID",
       `${unknown.length > 0 ? `unknown role ${unknown.join(", ")}` : "no role given"}; roles are ${ROLES.join(", ")} (\`tributary up\` runs them all)`,
-    );
-  if (roles.includes("scheduler") && !roles.includes("batch"))
-    throw new TributaryError(
-      "TRB_CONFIG_INVALID",
-      "the scheduler role runs batch.schedule on this process's batch engine: run it together with the batch role (`tributary run batch scheduler`)",
     );
 }
 
@@ -113,6 +118,16 @@ export async function startNode(
     roles.delete("scheduler");
   }
   checkRoles([...roles]);
+  // A job queue is shared where the catalog is PostgreSQL (registry's openJobQueue).
+  if (
+    roles.has("scheduler") &&
+    !roles.has("batch") &&
+    pipeline.backends.catalog.kind !== "postgres"
+  )
+    throw new TributaryError(
+      "TRB_CONFIG_INVALID",
+      "the scheduler role runs batch.schedule on this process's batch engine unless a job queue is shared (backends.catalog: postgres): run it together with the batch role (`tributary run batch scheduler`)",
+    );
   const backends = await openBackends(pipeline);
   // What start-up has opened, closed in reverse if a later step fails (a caller that retries,
   // e.g. while a JetStream cluster elects its leader, must not leak connections or timers).
@@ -121,6 +136,15 @@ export async function startNode(
     const speedStore =
       roles.has("speed") || roles.has("serve") ? await openSpeedStore(pipeline) : undefined;
     if (speedStore) undo.push(() => speedStore.close());
+    // Distributed (a job queue every process shares): land and speed processes lease the stream's
+    // partitions, batch workers share runs. Embedded: this process does all of it.
+    const queue =
+      roles.has("land") || roles.has("speed") || roles.has("batch") || roles.has("scheduler")
+        ? await openJobQueue(pipeline)
+        : undefined;
+    if (queue) undo.push(() => queue.close());
+    const shared = queue?.capabilities.shared === true ? queue : undefined;
+    const partitions = backends.stream.capabilities.partitions;
     let ready = false;
     // Independent start-up work overlaps: the stream writer boots in its thread while DuckDB and
     // the HTTP server initialize (restart-to-ready is on the critical path of every deploy).
@@ -137,23 +161,31 @@ export async function startNode(
           timeoutMs: pipeline.serve.queryTimeoutMs,
           maxConcurrent: pipeline.serve.maxConcurrentQueries,
         });
-    // The batch engine (its own DuckDB) starts alongside; the lock keeps a CLI backfill off this project.
-    const releaseBatch = !roles.has("batch")
-      ? undefined
-      : acquireBatchLock(
-          join(pipeline.dataDir, "batch.lock"),
-          `tributary (${[...roles].join(", ")})`,
-        );
-    const batchPromise = !roles.has("batch")
+    // The batch engine (its own DuckDB) starts alongside. Embedded, the lock keeps a CLI backfill
+    // off this project; shared, runs go through the job queue and the catalog (a scheduler alone
+    // only coordinates: no worker).
+    const batchRole = roles.has("batch") || roles.has("scheduler");
+    const releaseBatch =
+      !batchRole || shared
+        ? undefined
+        : acquireBatchLock(
+            join(pipeline.dataDir, "batch.lock"),
+            `tributary (${[...roles].join(", ")})`,
+          );
+    const batchPromise = !batchRole
       ? Promise.resolve(undefined)
-      : BatchEngine.create({ pipeline, catalog: backends.catalog, lake: backends.lake, log }).then(
-          async (engine) => {
-            const interrupted = await engine.recoverInterruptedRuns();
-            if (interrupted > 0)
-              log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
-            return engine;
-          },
-        );
+      : BatchEngine.create({
+          pipeline,
+          catalog: backends.catalog,
+          lake: backends.lake,
+          log,
+          ...(shared ? { queue: shared, ...(roles.has("batch") ? {} : { workers: 0 }) } : {}),
+        }).then(async (engine) => {
+          const interrupted = await engine.recoverInterruptedRuns();
+          if (interrupted > 0)
+            log.warn({ runs: interrupted }, "batch runs interrupted by the last stop");
+          return engine;
+        });
     const appPromise = createHttpServer({
       log,
       bodyLimit: pipeline.server.bodyLimit,
@@ -180,48 +212,81 @@ export async function startNode(
     );
     const land = !roles.has("land")
       ? undefined
-      : await LandStage.start(pipeline, backends, log, { consume: false });
+      : await LandStage.start(
+          pipeline,
+          backends,
+          log,
+          shared
+            ? { consume: false, partitions: [], orphanMinAgeMs: SHARED_ORPHAN_MIN_AGE_MS }
+            : { consume: false },
+        );
     if (land) undo.push(() => land.stop());
+    const landLeases =
+      land && shared
+        ? new PartitionLeases({
+            queue: shared,
+            role: "land",
+            partitions,
+            leaseMs: pipeline.backends.partitionLeaseMs,
+            log,
+            acquire: (k) => land.addPartition(k),
+            release: (k) => land.removePartition(k),
+          })
+        : undefined;
+    const speedViews = new Map<number, SpeedView[]>();
     const flushLake = async (): Promise<void> => {
-      if (land) {
-        await Promise.all([land.flush(), ...speedViews.map((v) => v.catchUp())]);
+      const localViews = [...speedViews.values()].flat();
+      if (land && !shared) {
+        await Promise.all([land.flush(), ...localViews.map((v) => v.catchUp())]);
         return;
       }
-      if (!roles.has("collect") && !roles.has("serve"))
+      if (!land && !roles.has("collect") && !roles.has("serve"))
         throw new TributaryError("TRB_LAND_NOT_RUNNING");
-      // Another process lands: wait until the catalog holds every position appended before the
-      // call (land's committed positions, each view's speed checkpoint). Land writes a file when
-      // its buffer fills or ages (lake.flush.max_age), so this can take that long.
+      // Other processes land (or share the partitions with this one): wait until the catalog holds
+      // every position appended before the call (land's committed positions per partition, each
+      // view's speed checkpoints). Land writes a file when its buffer fills or ages
+      // (lake.flush.max_age), so this can take that long; this process's own share is urged.
+      const ends = (stream: string): Promise<number[]> =>
+        partitions === 1
+          ? backends.stream.end(stream).then((end) => [end])
+          : Promise.all(
+              Array.from({ length: partitions }, (_, k) => backends.stream.end(stream, k)),
+            );
       const targets = await Promise.all(
         [...pipeline.streams.values()].flatMap((plan) =>
           [plan.name, deadLetterStream(plan.name)].map(async (stream) => ({
             stream,
-            end: await backends.stream.end(stream),
+            ends: await ends(stream),
           })),
         ),
       );
       const viewTargets = await Promise.all(
         [...views.values()].map(async (node) => ({
           view: node.name,
-          end: await backends.stream.end(node.stream),
+          ends: await ends(node.stream),
         })),
       );
+      await Promise.all([land?.flush(), ...localViews.map((v) => v.catchUp())]);
       for (;;) {
         const landed = await Promise.all(
-          targets.map(
-            async (t) =>
-              Math.max(1, await backends.catalog.position(LAND_CONSUMER, t.stream, 0)) >= t.end,
+          targets.flatMap((t) =>
+            t.ends.map(
+              async (end, k) =>
+                Math.max(1, await backends.catalog.position(LAND_CONSUMER, t.stream, k)) >= end,
+            ),
           ),
         );
         const applied = await Promise.all(
-          viewTargets.map(
-            // A view no speed process has checkpointed yet has nothing to wait for.
-            async (t) => {
-              const position = speedStore
-                ? (await speedStore.loadShard(t.view, "0"))?.position
-                : (await backends.catalog.speedCheckpoint(t.view))?.position;
-              return (position ?? t.end) >= t.end;
-            },
+          viewTargets.flatMap((t) =>
+            t.ends.map(
+              // A view no speed process has checkpointed yet has nothing to wait for.
+              async (end, k) => {
+                const position = speedStore
+                  ? (await speedStore.loadShard(t.view, String(k)))?.position
+                  : (await backends.catalog.speedCheckpoint(t.view))?.position;
+                return (position ?? end) >= end;
+              },
+            ),
           ),
         );
         if (landed.every(Boolean) && applied.every(Boolean)) return;
@@ -245,21 +310,47 @@ export async function startNode(
     const views = compileViews(pipeline);
     const batchUntil = (view: string): Promise<number> =>
       viewBatchUntil(backends.catalog, views.get(view)!, pipeline);
-    const speedViews = !roles.has("speed")
-      ? []
-      : [...views.values()].map(
-          (node) =>
-            new SpeedView({
-              node,
-              stream: backends.stream,
-              catalog: backends.catalog,
-              log,
-              batchUntil: () => batchUntil(node.name),
-              // One shard per view until speed work is shared out by stream partition.
-              ...(speedStore ? { store: { speed: speedStore, shard: "0" } } : {}),
-            }),
-        );
-    await Promise.all(speedViews.map((v) => v.prepare()));
+    // The speed layer: a SpeedView per view and held partition, checkpointed in the speed store
+    // (a shard per partition) or, embedded, in the catalog.
+    const startSpeed = async (partition: number): Promise<SpeedView[]> => {
+      const started = [...views.values()].map(
+        (node) =>
+          new SpeedView({
+            node,
+            stream: backends.stream,
+            catalog: backends.catalog,
+            log,
+            batchUntil: () => batchUntil(node.name),
+            partition,
+            ...(speedStore ? { store: { speed: speedStore, shard: String(partition) } } : {}),
+          }),
+      );
+      await Promise.all(started.map((v) => v.prepare()));
+      speedViews.set(partition, started);
+      return started;
+    };
+    if (roles.has("speed") && !shared) for (let k = 0; k < partitions; k++) await startSpeed(k);
+    const speedLeases =
+      roles.has("speed") && shared
+        ? new PartitionLeases({
+            queue: shared,
+            role: "speed",
+            partitions,
+            leaseMs: pipeline.backends.partitionLeaseMs,
+            log,
+            acquire: async (k) => {
+              for (const v of await startSpeed(k)) v.run();
+            },
+            release: async (k) => {
+              const stopping = speedViews.get(k) ?? [];
+              speedViews.delete(k);
+              await Promise.all(stopping.map((v) => v.stop()));
+            },
+          })
+        : undefined;
+    // This process serves the speed layer from memory when it holds all of it (embedded); else
+    // from the checkpoints (every shard, merged).
+    const speedInProcess = roles.has("speed") && !shared && partitions === 1;
     const readers = new Map(
       [...views.values()].map((node) => [
         node.name,
@@ -269,8 +360,8 @@ export async function startNode(
     const speedOf = (
       view: string,
     ): ViewAggregator | undefined | Promise<ViewAggregator | undefined> =>
-      roles.has("speed")
-        ? speedViews.find((v) => v.aggregator.node.name === view)?.aggregator
+      speedInProcess
+        ? speedViews.get(0)!.find((v) => v.aggregator.node.name === view)?.aggregator
         : readers.get(view)!.aggregator();
     if (engine) {
       await engine.attachViews(
@@ -371,16 +462,19 @@ export async function startNode(
     const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
     ready = true;
     land?.run();
-    for (const v of speedViews) v.run();
+    landLeases?.start();
+    for (const v of [...speedViews.values()].flat()) v.run();
+    speedLeases?.start();
     let scheduler: BatchScheduler | undefined;
     if (batch) {
+      if (shared && roles.has("batch")) batch.startWorkers();
       // Compile once now, so model errors show at start-up (the server still serves collect).
       batch.plan().then(
         (plan) =>
           log.info({ models: plan.models.length, seeds: plan.seeds.length }, "batch plan compiled"),
         (e: unknown) => log.error({ err: e }, "batch plan does not compile; fix the models"),
       );
-      if (pipeline.batch.schedule !== undefined) {
+      if (pipeline.batch.schedule !== undefined && roles.has("scheduler")) {
         scheduler = new BatchScheduler(
           batch,
           pipeline.batch.schedule,
@@ -415,7 +509,9 @@ export async function startNode(
         collector.stop();
         await app.close();
         await scheduler?.stop();
-        await Promise.all(speedViews.map((v) => v.stop()));
+        await landLeases?.stop();
+        await speedLeases?.stop();
+        await Promise.all([...speedViews.values()].flat().map((v) => v.stop()));
         await batch?.close();
         releaseBatch?.();
         if (land) {
@@ -430,6 +526,7 @@ export async function startNode(
         await backends.stream.close();
         await backends.catalog.close();
         await speedStore?.close();
+        await queue?.close();
       })());
 
     return { url, app, backends, log, flush: flushLake, stop };

@@ -31,6 +31,11 @@ export interface SpeedViewOptions {
    * Default: the catalog's one checkpoint per view.
    */
   readonly store?: { readonly speed: SpeedStore; readonly shard: string };
+  /**
+   * The stream partition this speed layer consumes (default 0; with one partition, all of the
+   * stream). Each partition needs its own `store` shard: the shards are merged when served.
+   */
+  readonly partition?: number;
 }
 
 /** The consumer name of a view's speed layer in its stream (retention waits for it). */
@@ -61,9 +66,19 @@ export class SpeedView {
   #loop: Promise<void> | undefined;
   #waiters: { target: number; resolve: () => void }[] = [];
 
+  /** Read options that select this speed layer's partition (none when the stream has one). */
+  readonly #select: { partition?: number };
+  readonly #consumer: string;
+
   constructor(options: SpeedViewOptions) {
     this.#o = options;
     this.#aggregator = new ViewAggregator(options.node);
+    const partition = options.partition ?? 0;
+    const partitioned = options.stream.capabilities.partitions > 1;
+    this.#select = partitioned ? { partition } : {};
+    this.#consumer = partitioned
+      ? `${speedConsumer(options.node.name)}.p${partition}`
+      : speedConsumer(options.node.name);
   }
 
   /** The window states (replaced when another process took this view's shard over). */
@@ -89,7 +104,7 @@ export class SpeedView {
   /** Restores the last checkpoint (if it is of this definition of the view) and registers the consumer. */
   async prepare(): Promise<void> {
     const o = this.#o;
-    await o.stream.register(o.node.stream, speedConsumer(o.node.name));
+    await o.stream.register(o.node.stream, this.#consumer);
     const cp = o.store
       ? await o.store.speed.loadShard(o.node.name, o.store.shard)
       : await o.catalog.speedCheckpoint(o.node.name);
@@ -114,6 +129,7 @@ export class SpeedView {
   async step(waitMs = 0): Promise<number> {
     const o = this.#o;
     const records = await o.stream.read(o.node.stream, this.#position, {
+      ...this.#select,
       max: o.readBatch ?? 5_000,
       waitMs,
       signal: this.#abort.signal,
@@ -187,12 +203,16 @@ export class SpeedView {
     } else await o.catalog.saveSpeedCheckpoint({ view: o.node.name, ...checkpoint });
     this.#dirty = false;
     this.#lastCheckpoint = Date.now();
-    await o.stream.commit(o.node.stream, speedConsumer(o.node.name), this.#position);
+    await o.stream.commit(o.node.stream, this.#consumer, this.#position);
   }
 
   /** Resolves once every record appended before the call is applied (and checkpointed). */
   async catchUp(): Promise<void> {
-    const target = await this.#o.stream.end(this.#o.node.stream);
+    const { stream, node } = this.#o;
+    const target =
+      this.#select.partition === undefined
+        ? await stream.end(node.stream)
+        : await stream.end(node.stream, this.#select.partition);
     if (this.#position >= target) return;
     await new Promise<void>((resolve) => {
       this.#waiters.push({ target, resolve });
