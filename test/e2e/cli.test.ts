@@ -284,13 +284,19 @@ describe("tributary CLI", () => {
     );
     const empty = join(tmp, "empty");
     mkdirSync(empty);
+    const valid = join(tmp, "valid");
+    mkdirSync(valid);
+    writeFileSync(
+      join(valid, "tributary.yaml"),
+      ["name: valid", "streams:", "  events: {fields: {a: string}}", "keys: []"].join("\n") + "\n",
+    );
 
     const [typo, syntax, none, role, lonelyScheduler] = await Promise.all([
       cli("up", dir, "--port", "0"),
       cli("catalog", syntaxDir),
       cli("query", "SELECT 1", "-d", empty),
       cli("run", "colect", "-d", empty),
-      cli("run", "scheduler", "-d", dir),
+      cli("run", "scheduler", "-d", valid),
     ]);
 
     assert.notEqual(typo.code, 0, "up must fail");
@@ -322,5 +328,6 @@ describe("tributary CLI", () => {
     assert.notEqual(lonelyScheduler.code, 0);
     assert.equal(errorLines(lonelyScheduler.stderr).length, 1, lonelyScheduler.stderr);
     assert.match(lonelyScheduler.stderr, /run it together with the batch role/);
+    assert.ok(!existsSync(join(valid, ".tributary")), "the refused process opened no backend");
   });
 });
