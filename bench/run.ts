@@ -13,6 +13,7 @@ import { format, resolveConfig } from "prettier";
 import { httpToNats } from "./cases/http_to_nats/index.js";
 import { httpToStream } from "./cases/http_to_stream/index.js";
 import { lakeToMart } from "./cases/lake_to_mart/index.js";
+import { natsToLake } from "./cases/nats_to_lake/index.js";
 import { streamToLake } from "./cases/stream_to_lake/index.js";
 import { streamToSpeed } from "./cases/stream_to_speed/index.js";
 import { viewQuery } from "./cases/view_query/index.js";
@@ -36,6 +37,7 @@ const CASES: readonly BenchCase[] = [
   streamToSpeed,
   viewQuery,
   httpToNats,
+  natsToLake,
 ];
 const BENCHMARKS_MD = join(ROOT, "BENCHMARKS.md");
 const START = "<!-- bench:results:start (written by `npm run bench`; edit outside this block) -->";
