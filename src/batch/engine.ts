@@ -1,5 +1,6 @@
 // The batch engine of a process: compiles the models, judges partitions, and runs tasks in dependency order.
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { setTimeout as delay } from "node:timers/promises";
 import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { Logger } from "pino";
@@ -444,58 +445,28 @@ export class BatchEngine {
     onProgress?: (p: RunProgress) => void,
   ): Promise<{ failed: number; skipped: number }> {
     const b = this.#o.pipeline.batch;
-    const state = new Map<string, "pending" | "running" | "ok" | "failed" | "blocked" | "skipped">(
-      tasks.map((t) => [t.key, "pending"]),
-    );
-    const why = new Map<string, string>();
+    const tally = new RunTally(tasks);
     const { schemas, extraTables } = planContext(plan);
-    let failed = 0;
-    let skipped = 0;
-    let done = 0;
     const running = new Set<string>();
     const writes: Promise<void>[] = [];
     const report = (): void => {
+      const { done, failed } = tally;
       this.#running = { runId, total: tasks.length, done, failed, running: [...running] };
       onProgress?.(this.#running);
     };
     await new Promise<void>((resolveAll) => {
       const pump = (): void => {
-        for (const t of tasks) {
-          if (state.get(t.key) !== "pending") continue;
-          if (this.#closed) {
-            // Stopping: tasks not started stay undone (their partitions keep their state).
-            state.set(t.key, "skipped");
-            skipped++;
-            done++;
-            continue;
-          }
-          const blocker = t.after.find((k) => {
-            const s = state.get(k);
-            return s === "failed" || s === "blocked";
-          });
-          if (blocker !== undefined) {
-            state.set(t.key, "blocked");
-            const cause = why.get(blocker) ?? blocker;
-            why.set(t.key, cause.startsWith("blocked: ") ? cause : `blocked: ${cause}`);
-            done++;
-            failed++;
-            writes.push(this.#blocked(t, runId, why.get(t.key)!));
-            continue;
-          }
-          if (running.size >= b.concurrency) continue;
-          if (!t.after.every((k) => state.get(k) === "ok")) continue;
-          state.set(t.key, "running");
+        const ready = tally.sweep(this.#closed, (t, reason) =>
+          writes.push(this.#blocked(t, runId, reason)),
+        );
+        for (const t of ready) {
+          if (running.size >= b.concurrency) break;
+          tally.state.set(t.key, "running");
           running.add(t.key);
           report();
           void this.#attempt(t, runId, extraTables, schemas).then((error) => {
             running.delete(t.key);
-            done++;
-            if (error === undefined) state.set(t.key, "ok");
-            else {
-              state.set(t.key, "failed");
-              why.set(t.key, `${t.model.id} ${describeDays(t.days)} failed: ${error}`);
-              failed++;
-            }
+            tally.settle(t, error);
             report();
             pump();
           });
@@ -507,7 +478,7 @@ export class BatchEngine {
       pump();
     });
     await Promise.all(writes);
-    return { failed, skipped };
+    return { failed: tally.failed, skipped: tally.skipped };
   }
 
   /** Runs a task with retries; resolves undefined on success, else the error message. */
@@ -619,17 +590,13 @@ export class BatchEngine {
     onProgress?: (p: RunProgress) => void,
   ): Promise<{ failed: number; skipped: number }> {
     const b = this.#o.pipeline.batch;
-    const state = new Map<string, "pending" | "queued" | "ok" | "failed" | "blocked" | "skipped">(
-      tasks.map((t) => [t.key, "pending"]),
-    );
-    const why = new Map<string, string>();
-    let failed = 0;
-    let skipped = 0;
-    let done = 0;
+    const tally = new RunTally(tasks);
+    const state = tally.state;
     const running = new Set<string>();
     const writes: Promise<void>[] = [];
     let reported = "";
     const report = (): void => {
+      const { done, failed } = tally;
       const now = { runId, total: tasks.length, done, failed, running: [...running].sort() };
       const key = JSON.stringify(now);
       if (key === reported) return;
@@ -639,42 +606,13 @@ export class BatchEngine {
     };
     const settle = (t: Task, error: string | undefined): void => {
       running.delete(t.key);
-      done++;
-      if (error === undefined) {
-        state.set(t.key, "ok");
-        return;
-      }
-      state.set(t.key, "failed");
-      why.set(t.key, `${t.model.id} ${describeDays(t.days)} failed: ${error}`);
-      failed++;
+      tally.settle(t, error);
     };
     for (;;) {
       const stopping = this.#closed;
-      const ready: Task[] = [];
-      for (const t of tasks) {
-        if (state.get(t.key) !== "pending") continue;
-        if (stopping) {
-          // Stopping: tasks not enqueued stay undone (their partitions keep their state).
-          state.set(t.key, "skipped");
-          skipped++;
-          done++;
-          continue;
-        }
-        const blocker = t.after.find((k) => {
-          const s = state.get(k);
-          return s === "failed" || s === "blocked";
-        });
-        if (blocker !== undefined) {
-          state.set(t.key, "blocked");
-          const cause = why.get(blocker) ?? blocker;
-          why.set(t.key, cause.startsWith("blocked: ") ? cause : `blocked: ${cause}`);
-          done++;
-          failed++;
-          writes.push(this.#blocked(t, runId, why.get(t.key)!));
-          continue;
-        }
-        if (t.after.every((k) => state.get(k) === "ok")) ready.push(t);
-      }
+      const ready = tally.sweep(stopping, (t, reason) =>
+        writes.push(this.#blocked(t, runId, reason)),
+      );
       if (ready.length > 0) {
         try {
           await queue.enqueue(
@@ -733,16 +671,14 @@ export class BatchEngine {
       if (last) {
         for (const t of tasks) {
           if (state.get(t.key) !== "queued") continue;
-          state.set(t.key, "skipped");
           running.delete(t.key);
-          skipped++;
-          done++;
+          tally.skip(t);
         }
       }
       report();
     }
     await Promise.all(writes);
-    return { failed, skipped };
+    return { failed: tally.failed, skipped: tally.skipped };
   }
 
   /** Records a task that failed with no worker recording it, and marks its partitions failed. */
@@ -799,7 +735,7 @@ export class BatchEngine {
       } catch (e) {
         if (this.#closed || isTributaryError(e, "TRB_QUEUE_CLOSED")) return;
         this.#o.log.warn({ err: e }, "batch worker could not take a task; retrying");
-        await abortableSleep(1_000, this.#stopTaking.signal);
+        await delay(1_000, undefined, { signal: this.#stopTaking.signal }).catch(() => undefined);
         continue;
       }
       // A task taken as close() began still runs: its lease is ours, and running it finishes it.
@@ -1145,6 +1081,76 @@ export async function compileOffline(p: Pipeline): Promise<BatchPlan> {
   }
 }
 
+/** Where a task of a run is: in this process (`running`) or in the job queue (`queued`). */
+type TaskState = "pending" | "running" | "queued" | "ok" | "failed" | "blocked" | "skipped";
+
+/** The tasks of one run and their outcomes, as both ways of running them keep them. */
+class RunTally {
+  readonly state: Map<string, TaskState>;
+  /** Why a task failed or was blocked. */
+  readonly #why = new Map<string, string>();
+  readonly #tasks: readonly Task[];
+  done = 0;
+  failed = 0;
+  skipped = 0;
+
+  constructor(tasks: readonly Task[]) {
+    this.#tasks = tasks;
+    this.state = new Map(tasks.map((t) => [t.key, "pending"]));
+  }
+
+  /**
+   * One pass over the pending tasks, in dependency order. Stopping: each is skipped (its
+   * partitions keep their state). A task after a failed or blocked one is blocked, with the first
+   * cause (`onBlocked` records it). Returns the tasks whose inputs all succeeded.
+   */
+  sweep(stopping: boolean, onBlocked: (task: Task, reason: string) => void): Task[] {
+    const ready: Task[] = [];
+    for (const t of this.#tasks) {
+      if (this.state.get(t.key) !== "pending") continue;
+      if (stopping) {
+        this.skip(t);
+        continue;
+      }
+      const blocker = t.after.find((k) => {
+        const s = this.state.get(k);
+        return s === "failed" || s === "blocked";
+      });
+      if (blocker !== undefined) {
+        this.state.set(t.key, "blocked");
+        const cause = this.#why.get(blocker) ?? blocker;
+        const reason = cause.startsWith("blocked: ") ? cause : `blocked: ${cause}`;
+        this.#why.set(t.key, reason);
+        this.done++;
+        this.failed++;
+        onBlocked(t, reason);
+        continue;
+      }
+      if (t.after.every((k) => this.state.get(k) === "ok")) ready.push(t);
+    }
+    return ready;
+  }
+
+  /** A task finished: succeeded, or failed with `error`. */
+  settle(t: Task, error: string | undefined): void {
+    this.done++;
+    if (error === undefined) {
+      this.state.set(t.key, "ok");
+      return;
+    }
+    this.state.set(t.key, "failed");
+    this.#why.set(t.key, `${t.model.id} ${describeDays(t.days)} failed: ${error}`);
+    this.failed++;
+  }
+
+  /** A task not run because the run stopped. */
+  skip(t: Task): void {
+    this.state.set(t.key, "skipped");
+    this.skipped++;
+    this.done++;
+  }
+}
+
 /**
  * Decides the tasks of a run. Partitioned models build the requested days (only the non-fresh
  * ones when `onlyStale`), plus every day an input model rebuilds in the run; full-refresh models
@@ -1315,20 +1321,6 @@ function resultOf(result: JsonValue | undefined): JobResult | undefined {
   if (typeof r.rowsOut === "number" && typeof r.rowsIn === "number")
     return { rowsIn: r.rowsIn, rowsOut: r.rowsOut };
   return undefined;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Removes `batch-<pid>` staging folders of processes on this machine that are no longer alive. */

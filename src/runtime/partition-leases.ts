@@ -1,5 +1,6 @@
 // Shares a stream's partitions among the processes of one role (land, speed) through the job queue.
 import { randomUUID } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { JobLease, JobQueue } from "../backends/contracts/index.js";
 
@@ -206,17 +207,8 @@ export class PartitionLeases {
     );
   }
 
+  /** Waits `ms`, or less if stopped. */
   #sleep(ms: number): Promise<void> {
-    if (this.#abort.signal.aborted) return Promise.resolve();
-    const signal = this.#abort.signal;
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return delay(ms, undefined, { signal: this.#abort.signal }).catch(() => undefined);
   }
 }
