@@ -2,9 +2,7 @@
 // PostgreSQL. Ingest, land, SQL, batch and views work unchanged, and survive a restart with an
 // empty local cache (everything is read back from the bucket and the database).
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import pg from "pg";
 import { pino } from "pino";
 import { loadPipeline } from "../../src/config/index.js";
 import { startNode, type Role, type RunningNode } from "../../src/runtime/node.js";
@@ -16,32 +14,25 @@ import {
   startTestNode,
   type ConfigTree,
 } from "../e2e/harness.js";
-
-const PG_URL = process.env.TRIBUTARY_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+import { PG_URL, TEST_KEYS, deleteNatsStreams, dropSchemas, uniqueName } from "./support.js";
 
 describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
   let s3: TestS3;
-  const schema = `trb_it_${randomBytes(4).toString("hex")}`;
+  const schema = uniqueName("trb_it_");
   before(async () => {
     s3 = await startS3rver("lake");
   });
   after(async () => {
     await s3.stop();
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await client.end();
+    // The catalog's, its job queue's (`_jobs`) and the roles test's (`_roles…`) schemas.
+    await dropSchemas(schema);
   });
 
   it("ingest, land, SQL, batch and views, then a restart with an empty cache", async () => {
     const config = (cacheDir: string): ConfigTree => ({
       name: "distributed-it",
       streams: { flights: FLIGHTS_STREAM },
-      keys: [
-        { id: KEYS.writer.id, secret: KEYS.writer.secret, scopes: ["write:flights"] },
-        { id: KEYS.reader.id, secret: KEYS.reader.secret, scopes: ["read:*"] },
-        { id: KEYS.admin.id, secret: KEYS.admin.secret, scopes: ["admin"] },
-      ],
+      keys: TEST_KEYS,
       views: {
         departures: {
           stream: "flights",
@@ -50,17 +41,7 @@ describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
         },
       },
       backends: {
-        lake: {
-          kind: "s3",
-          bucket: s3.bucket,
-          prefix: "lake",
-          region: s3.region,
-          endpoint: s3.endpoint,
-          force_path_style: true,
-          access_key_id: s3.credentials.accessKeyId,
-          secret_access_key: s3.credentials.secretAccessKey,
-          cache_dir: cacheDir,
-        },
+        lake: s3.lakeConfig("lake", { cache_dir: cacheDir }),
         catalog: { kind: "postgres", url: PG_URL, schema },
       },
     });
@@ -156,16 +137,12 @@ describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
   });
 
   it("roles in separate nodes on NATS, PostgreSQL and S3: collect, land + speed, serve + batch", async () => {
-    const prefix = `it-${randomBytes(3).toString("hex")}`;
+    const prefix = uniqueName("it-");
     const roleSchema = `${schema}_roles`;
     const tree: ConfigTree = {
       name: "roles-it",
       streams: { flights: FLIGHTS_STREAM },
-      keys: [
-        { id: KEYS.writer.id, secret: KEYS.writer.secret, scopes: ["write:flights"] },
-        { id: KEYS.reader.id, secret: KEYS.reader.secret, scopes: ["read:*"] },
-        { id: KEYS.admin.id, secret: KEYS.admin.secret, scopes: ["admin"] },
-      ],
+      keys: TEST_KEYS,
       lake: { flush: { max_bytes: "16MiB", max_age: "1s" } },
       views: {
         departures: {
@@ -178,16 +155,7 @@ describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
         stream: { kind: "nats", prefix },
         // Speed checkpoints in Redis, shared by the speed node and the serve node.
         speed: { kind: "redis", url: "redis://127.0.0.1:6379", prefix: `${prefix}:` },
-        lake: {
-          kind: "s3",
-          bucket: s3.bucket,
-          prefix: "roles",
-          region: s3.region,
-          endpoint: s3.endpoint,
-          force_path_style: true,
-          access_key_id: s3.credentials.accessKeyId,
-          secret_access_key: s3.credentials.secretAccessKey,
-        },
+        lake: s3.lakeConfig("roles"),
         catalog: { kind: "postgres", url: PG_URL, schema: roleSchema },
       },
     };
@@ -275,17 +243,7 @@ describe("distributed lake and catalog (s3rver + PostgreSQL)", () => {
     } finally {
       for (const n of nodes.reverse()) await n.stop();
       for (const p of projects) p.cleanup();
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${roleSchema} CASCADE`);
-      await client.end();
-      const { connect } = await import("@nats-io/transport-node");
-      const { jetstreamManager } = await import("@nats-io/jetstream");
-      const nc = await connect({ servers: "127.0.0.1:4222" });
-      const jsm = await jetstreamManager(nc);
-      for await (const si of jsm.streams.list())
-        if (si.config.name.includes(prefix)) await jsm.streams.delete(si.config.name);
-      await nc.close();
+      await deleteNatsStreams(prefix);
       const { Redis } = await import("ioredis");
       const redis = new Redis("redis://127.0.0.1:6379");
       const keys = await redis.keys(`${prefix}:*`);

@@ -209,16 +209,7 @@ describe("multi-process pipeline on NATS + PostgreSQL + S3", () => {
       batch: { clock: "stream:flights", retries: 1, schedule: "*/2 * * * * *" },
       backends: {
         stream: { kind: "nats", servers: [NATS], prefix, partitions: 2 },
-        lake: {
-          kind: "s3",
-          bucket: s3.bucket,
-          prefix: "lake",
-          region: s3.region,
-          endpoint: s3.endpoint,
-          force_path_style: true,
-          access_key_id: s3.credentials.accessKeyId,
-          secret_access_key: s3.credentials.secretAccessKey,
-        },
+        lake: s3.lakeConfig("lake"),
         catalog: { kind: "postgres", url: PG_URL, schema },
         speed: { kind: "postgres", url: PG_URL, schema: `${schema}_speed` },
       },

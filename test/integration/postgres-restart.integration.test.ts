@@ -10,8 +10,7 @@ import { pino } from "pino";
 import { loadPipeline } from "../../src/config/index.js";
 import { startNode } from "../../src/runtime/node.js";
 import { FLIGHTS_STREAM, KEYS, createProject } from "../e2e/harness.js";
-
-const PG_URL = process.env.TRIBUTARY_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+import { PG_URL, dropSchemas } from "./support.js";
 
 /** Restarts the machine's PostgreSQL cluster (as .ci/run starts it) and waits until it answers. */
 async function restartPostgres(): Promise<void> {
@@ -118,10 +117,7 @@ describe("PostgreSQL restart", () => {
     } finally {
       await node.stop().catch(() => undefined);
       project.cleanup();
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await client.end();
+      await dropSchemas(schema);
     }
   });
 });

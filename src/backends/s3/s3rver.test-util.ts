@@ -13,6 +13,8 @@ export interface TestS3 {
   readonly region: string;
   /** s3rver's fixed keys: it checks signatures against them. */
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** `backends.lake` of a project on this server, keys under `prefix`. */
+  lakeConfig(prefix: string, extra?: Record<string, unknown>): Record<string, unknown>;
   /** Stops the server and removes its folder. */
   stop(): Promise<void>;
 }
@@ -76,11 +78,25 @@ export async function startS3rver(bucket = "trb-test"): Promise<TestS3> {
     await stopChild();
     throw new Error(`cannot start s3rver: ${(e as Error).message}\n${stderr}`, { cause: e });
   }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const region = "us-east-1";
+  const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     bucket,
-    region: "us-east-1",
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    region,
+    credentials,
+    lakeConfig: (prefix, extra = {}) => ({
+      kind: "s3",
+      bucket,
+      prefix,
+      region,
+      endpoint,
+      force_path_style: true,
+      access_key_id: credentials.accessKeyId,
+      secret_access_key: credentials.secretAccessKey,
+      ...extra,
+    }),
     stop: stopChild,
   };
 }
