@@ -74,6 +74,38 @@ describe("loadSeeds", () => {
     return r.getRowsJson();
   }
 
+  test("engines loading a seed at once leave one live file: the others find it loaded", async () => {
+    const airports = seedFile("airports", "airports.csv", AIRPORTS);
+    // Three engines (batch processes starting together), each with its own DuckDB connection.
+    const dbs = await Promise.all([1, 2, 3].map(() => DuckDBInstance.create(":memory:")));
+    const conns = await Promise.all(dbs.map((d) => d.connect()));
+    try {
+      const tables = await Promise.all(
+        conns.map((c) =>
+          loadSeeds({
+            seeds: new Map([["airports", airports]]),
+            catalog,
+            lake,
+            conn: c,
+            stagingDir,
+          }),
+        ),
+      );
+      const files = await catalog.files({ layer: "seed", name: "airports" });
+      assert.equal(files.length, 1, `one live file: ${files.map((f) => f.path).join(", ")}`);
+      assert.equal(files[0]!.rows, 3);
+      for (const t of tables) assert.deepEqual(t[0]!.columns, tables[0]![0]!.columns);
+      // The refused loads removed their objects: only the live one is in the lake.
+      const objects = await lake.list("seed/airports/");
+      assert.deepEqual(
+        objects.map((o) => o.key),
+        files.map((f) => f.path),
+      );
+    } finally {
+      for (const c of conns) c.closeSync();
+    }
+  });
+
   test("the first load writes one Parquet file and registers the columns DuckDB infers", async () => {
     const airports = seedFile("airports", "airports.csv", AIRPORTS, {
       description: "US airports",

@@ -11,7 +11,7 @@ import type {
   SchemaColumn,
 } from "../backends/contracts/index.js";
 import type { SeedPlan } from "../config/index.js";
-import { TributaryError } from "../errors.js";
+import { TributaryError, isTributaryError } from "../errors.js";
 import { quoteString } from "../lake/index.js";
 import type { SeedTable } from "./plan.js";
 
@@ -99,7 +99,29 @@ export async function describeSeeds(
   return out;
 }
 
+/**
+ * Positions under this consumer version each seed (stream `seed.<name>`): every commit of a seed
+ * moves its version by one from the version read before its files were, so when several engines
+ * load a seed at once (batch processes starting together) one commit wins and the others, refused
+ * (TRB_CATALOG_CONFLICT), look again and find it loaded.
+ */
+const SEED_CONSUMER = "seed";
+
+/** Tries before a seed that other engines keep changing is given up. */
+const SEED_TRIES = 5;
+
 async function loadSeed(plan: SeedPlan, args: LoadSeedsArgs): Promise<SeedTable> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadSeedOnce(plan, args);
+    } catch (e) {
+      if (!isTributaryError(e, "TRB_CATALOG_CONFLICT") || attempt >= SEED_TRIES) throw e;
+      args.log?.debug({ seed: plan.name }, "another engine changed the seed; looking again");
+    }
+  }
+}
+
+async function loadSeedOnce(plan: SeedPlan, args: LoadSeedsArgs): Promise<SeedTable> {
   const { catalog, log } = args;
   const ref: DatasetRef = { layer: SEED_LAYER, name: plan.name };
   const reader = readerSql(plan);
@@ -121,6 +143,16 @@ async function loadSeed(plan: SeedPlan, args: LoadSeedsArgs): Promise<SeedTable>
     owner: plan.owner,
   });
 
+  const version = await catalog.position(SEED_CONSUMER, `${SEED_LAYER}.${plan.name}`, 0);
+  const fence = [
+    {
+      consumer: SEED_CONSUMER,
+      stream: `${SEED_LAYER}.${plan.name}`,
+      partition: 0,
+      from: version,
+      to: version + 1,
+    },
+  ];
   const live = await catalog.files(ref);
   const held = live.find((f) => f.path.startsWith(prefix));
   const current = held ? await catalog.dataset(ref) : undefined;
@@ -142,6 +174,7 @@ async function loadSeed(plan: SeedPlan, args: LoadSeedsArgs): Promise<SeedTable>
         dataset: ref,
         add: [],
         remove: others,
+        positions: fence,
         summary: `seed ${plan.name} ${hash.slice(0, 16)}`,
       });
     }
@@ -161,7 +194,12 @@ async function loadSeed(plan: SeedPlan, args: LoadSeedsArgs): Promise<SeedTable>
       dataset: ref,
       add: [{ path: key, partition: {}, rows, bytes: size, minTime: null, maxTime: null }],
       remove: live.map((f) => f.path),
+      positions: fence,
       summary: `seed ${plan.name} ${hash.slice(0, 16)}`,
+    }).catch(async (e: unknown) => {
+      // Another engine committed the seed first: this object was never registered.
+      if (isTributaryError(e, "TRB_CATALOG_CONFLICT")) await args.lake.delete(key).catch(() => {});
+      throw e;
     });
     log?.info(
       { seed: plan.name, hash: hash.slice(0, 16), rows, bytes: size, snapshot: snapshot.id },

@@ -202,4 +202,105 @@ describe("faults on NATS + PostgreSQL", () => {
       await deleteNatsStreams(prefix);
     }
   });
+
+  it("two land processes share the partitions; one is SIGKILLed and the other takes its partition over", async () => {
+    const prefix = uniqueName("fault-");
+    const schema = uniqueName("trb_fault_");
+    const project = createProject({
+      name: "faults-failover-it",
+      streams: { flights: FLIGHTS_STREAM },
+      keys: TEST_KEYS,
+      lake: { flush: { max_bytes: "32KiB", max_age: "100ms" } },
+      backends: {
+        stream: { kind: "nats", servers: [NATS], prefix, partitions: 2 },
+        catalog: { kind: "postgres", url: PG_URL, schema },
+        partition_lease: "2s",
+      },
+    });
+    const children: ChildProcess[] = [];
+    let serve: Awaited<ReturnType<typeof startNode>> | undefined;
+    try {
+      const collect = await runRoles(project.dir, ["collect"]);
+      const lands = await Promise.all([
+        runRoles(project.dir, ["land"]),
+        runRoles(project.dir, ["land"]),
+      ]);
+      children.push(collect.child, ...lands.map((l) => l.child));
+      let sent = 0;
+      const send = async (): Promise<void> => {
+        const events = Array.from({ length: 200 }, (_, i) => ({
+          flight_id: `S${sent + i}`,
+          date:
+            new Date(Date.UTC(2001, 0, 1, 0, 0, (sent + i) % 86_400)).toISOString().slice(0, 19) +
+            "Z",
+          delay: i % 60,
+          distance: 500,
+          origin: i % 2 === 0 ? "SFO" : "LAX",
+          destination: "JFK",
+        }));
+        const res = await fetch(`${collect.url}/v1/streams/flights/events`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${KEYS.writer.secret}`,
+            "content-type": "application/json",
+          },
+          body: JSON.stringify(events),
+        });
+        assert.equal(res.status, 200, await res.text());
+        sent += events.length;
+      };
+      // Both processes hold a partition once each has landed something.
+      const landed = async (url: string): Promise<number> => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        const line = text
+          .split("\n")
+          .find(
+            (l) =>
+              l.startsWith("tributary_land_events_emitted_total{") &&
+              l.includes('dataset="raw.flights"'),
+          );
+        return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+      };
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        await send();
+        const counts = await Promise.all(lands.map((l) => landed(l.url)));
+        if (counts.every((n) => n > 0)) break;
+        assert.ok(Date.now() < deadline, `both land processes land within a minute: ${counts}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Kill one while events keep coming; its partition's lease ends and the survivor takes it.
+      await killed(lands[0]!.child);
+      for (let b = 0; b < 20; b++) await send();
+      const flushed = await fetch(`${collect.url}/v1/flush`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEYS.admin.secret}` },
+      });
+      assert.equal(flushed.status, 200, await flushed.text());
+      serve = await startNode(loadPipeline(project.dir), {
+        port: 0,
+        host: "127.0.0.1",
+        log: pino({ level: "silent" }),
+        roles: ["serve"],
+      });
+      const res = await fetch(`${serve.url}/v1/query`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${KEYS.reader.secret}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          sql: "SELECT count(*) AS n, count(DISTINCT _event_id) AS ids FROM raw.flights",
+        }),
+      });
+      const body = (await res.json()) as { rows: number[][] };
+      assert.deepEqual(body.rows, [[sent, sent]], "every acknowledged event once");
+    } finally {
+      await serve?.stop();
+      for (const c of children) await killed(c);
+      project.cleanup();
+      await dropSchemas(schema);
+      await deleteNatsStreams(prefix);
+    }
+  });
 });
