@@ -42,6 +42,9 @@ const FLUSH_TIMEOUT_MS = 120_000;
  */
 const SHARED_ORPHAN_MIN_AGE_MS = 15 * 60_000;
 
+/** How often a shared batch engine looks for runs whose coordinator died. */
+const RECOVERY_INTERVAL_MS = 5 * 60_000;
+
 /** Options of a running node. */
 export interface NodeOptions {
   /** Port to listen on (0 = any free port); default: the pipeline's. */
@@ -466,8 +469,20 @@ export async function startNode(
     for (const v of [...speedViews.values()].flat()) v.run();
     speedLeases?.start();
     let scheduler: BatchScheduler | undefined;
+    let recovery: NodeJS.Timeout | undefined;
     if (batch) {
       if (shared && roles.has("batch")) batch.startWorkers();
+      // Shared: a run whose coordinator died stays `running` until an engine finds it abandoned
+      // (quiet, no live job); look every few minutes, not only at start-up.
+      if (shared)
+        recovery = setInterval(() => {
+          batch.recoverInterruptedRuns().then(
+            (n) => {
+              if (n > 0) log.warn({ runs: n }, "batch runs abandoned by their coordinator");
+            },
+            (e: unknown) => log.warn({ err: e }, "could not check for abandoned batch runs"),
+          );
+        }, RECOVERY_INTERVAL_MS).unref();
       // Compile once now, so model errors show at start-up (the server still serves collect).
       batch.plan().then(
         (plan) =>
@@ -509,6 +524,7 @@ export async function startNode(
         collector.stop();
         await app.close();
         await scheduler?.stop();
+        clearInterval(recovery);
         await landLeases?.stop();
         await speedLeases?.stop();
         await Promise.all([...speedViews.values()].flat().map((v) => v.stop()));
