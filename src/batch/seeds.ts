@@ -190,17 +190,20 @@ async function loadSeedOnce(plan: SeedPlan, args: LoadSeedsArgs): Promise<SeedTa
     const { columns, rows } = await writeParquet(args.conn, plan, reader, staged);
     const { bytes: size } = await args.lake.putFile(key, staged);
     await catalog.ensureDataset(ref, { kind: "seed", description, columns, partitionColumns: [] });
-    const snapshot = await catalog.commit({
-      dataset: ref,
-      add: [{ path: key, partition: {}, rows, bytes: size, minTime: null, maxTime: null }],
-      remove: live.map((f) => f.path),
-      positions: fence,
-      summary: `seed ${plan.name} ${hash.slice(0, 16)}`,
-    }).catch(async (e: unknown) => {
-      // Another engine committed the seed first: this object was never registered.
-      if (isTributaryError(e, "TRB_CATALOG_CONFLICT")) await args.lake.delete(key).catch(() => {});
-      throw e;
-    });
+    const snapshot = await catalog
+      .commit({
+        dataset: ref,
+        add: [{ path: key, partition: {}, rows, bytes: size, minTime: null, maxTime: null }],
+        remove: live.map((f) => f.path),
+        positions: fence,
+        summary: `seed ${plan.name} ${hash.slice(0, 16)}`,
+      })
+      .catch(async (e: unknown) => {
+        // Another engine committed the seed first: this object was never registered.
+        if (isTributaryError(e, "TRB_CATALOG_CONFLICT"))
+          await args.lake.delete(key).catch(() => {});
+        throw e;
+      });
     log?.info(
       { seed: plan.name, hash: hash.slice(0, 16), rows, bytes: size, snapshot: snapshot.id },
       "seed loaded",
