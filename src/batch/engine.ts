@@ -496,25 +496,7 @@ export class BatchEngine {
       attempts++;
       try {
         const outcome = await this.#runOnce(task, runId, extraTables, schemas);
-        await this.#o.catalog.recordTask({
-          runId,
-          model: task.model.id,
-          days: task.days,
-          status: "succeeded",
-          attempts,
-          startedAt: new Date(started).toISOString(),
-          ms: Date.now() - started,
-          rowsIn: outcome.rowsIn,
-          rowsOut: outcome.rowsOut,
-          error: null,
-        });
-        if (outcome.tests.length > 0) await this.#o.catalog.recordTests(outcome.tests);
-        metrics.batchRowsReceived.inc({ model: task.model.id }, outcome.rowsIn);
-        metrics.batchRows.inc({ model: task.model.id }, outcome.rowsOut);
-        log.debug(
-          { rowsIn: outcome.rowsIn, rowsOut: outcome.rowsOut, ms: Date.now() - started },
-          "batch task done",
-        );
+        await this.#recordSucceeded(task, runId, attempts, started, outcome, log);
         return undefined;
       } catch (e) {
         const cause = causeOf(e);
@@ -534,22 +516,7 @@ export class BatchEngine {
           continue;
         }
         log.error({ err: cause, attempts }, "batch task failed");
-        metrics.batchTaskFailures.inc({ model: task.model.id });
-        const tests = testsOf(e);
-        if (tests.length > 0) await this.#o.catalog.recordTests(tests);
-        await this.#o.catalog.recordTask({
-          runId,
-          model: task.model.id,
-          days: task.days,
-          status: "failed",
-          attempts,
-          startedAt: new Date(started).toISOString(),
-          ms: Date.now() - started,
-          rowsIn: null,
-          rowsOut: null,
-          error: message,
-        });
-        await this.#setStates(task, runId, "failed", message);
+        await this.#recordFailed(task, runId, attempts, started, e, message);
         return message;
       }
     }
@@ -789,25 +756,7 @@ export class BatchEngine {
       try {
         const outcome = await this.#runOnce(task, runId, extraTables, schemas);
         if (!(await held())) return;
-        await this.#o.catalog.recordTask({
-          runId,
-          model: task.model.id,
-          days: task.days,
-          status: "succeeded",
-          attempts: lease.attempt,
-          startedAt: new Date(started).toISOString(),
-          ms: Date.now() - started,
-          rowsIn: outcome.rowsIn,
-          rowsOut: outcome.rowsOut,
-          error: null,
-        });
-        if (outcome.tests.length > 0) await this.#o.catalog.recordTests(outcome.tests);
-        metrics.batchRowsReceived.inc({ model: task.model.id }, outcome.rowsIn);
-        metrics.batchRows.inc({ model: task.model.id }, outcome.rowsOut);
-        log.debug(
-          { rowsIn: outcome.rowsIn, rowsOut: outcome.rowsOut, ms: Date.now() - started },
-          "batch task done",
-        );
+        await this.#recordSucceeded(task, runId, lease.attempt, started, outcome, log);
         if (
           !(await queue.complete(lease, {
             rowsIn: outcome.rowsIn,
@@ -830,22 +779,7 @@ export class BatchEngine {
         }
         if (!(await held())) return;
         log.error({ err: cause }, "batch task failed");
-        metrics.batchTaskFailures.inc({ model: task.model.id });
-        const tests = testsOf(e);
-        if (tests.length > 0) await this.#o.catalog.recordTests(tests);
-        await this.#o.catalog.recordTask({
-          runId,
-          model: task.model.id,
-          days: task.days,
-          status: "failed",
-          attempts: lease.attempt,
-          startedAt: new Date(started).toISOString(),
-          ms: Date.now() - started,
-          rowsIn: null,
-          rowsOut: null,
-          error: message,
-        });
-        await this.#setStates(task, runId, "failed", message);
+        await this.#recordFailed(task, runId, lease.attempt, started, e, message);
         await queue.complete(lease, { error: message, recorded: true } satisfies JobResult);
       }
     } catch (e) {
@@ -859,6 +793,66 @@ export class BatchEngine {
     } finally {
       clearInterval(beat);
     }
+  }
+
+  /** Records a task that succeeded on attempt `attempts`, begun at `started` (epoch ms). */
+  async #recordSucceeded(
+    task: Task,
+    runId: number,
+    attempts: number,
+    started: number,
+    outcome: Awaited<ReturnType<typeof runTask>>,
+    log: Logger,
+  ): Promise<void> {
+    await this.#o.catalog.recordTask({
+      runId,
+      model: task.model.id,
+      days: task.days,
+      status: "succeeded",
+      attempts,
+      startedAt: new Date(started).toISOString(),
+      ms: Date.now() - started,
+      rowsIn: outcome.rowsIn,
+      rowsOut: outcome.rowsOut,
+      error: null,
+    });
+    if (outcome.tests.length > 0) await this.#o.catalog.recordTests(outcome.tests);
+    metrics.batchRowsReceived.inc({ model: task.model.id }, outcome.rowsIn);
+    metrics.batchRows.inc({ model: task.model.id }, outcome.rowsOut);
+    log.debug(
+      { rowsIn: outcome.rowsIn, rowsOut: outcome.rowsOut, ms: Date.now() - started },
+      "batch task done",
+    );
+  }
+
+  /**
+   * Records a task that failed for good (`error` as thrown, `message` its cause's): its data
+   * tests, the task, and its partitions as failed.
+   */
+  async #recordFailed(
+    task: Task,
+    runId: number,
+    attempts: number,
+    started: number,
+    error: unknown,
+    message: string,
+  ): Promise<void> {
+    metrics.batchTaskFailures.inc({ model: task.model.id });
+    const tests = testsOf(error);
+    if (tests.length > 0) await this.#o.catalog.recordTests(tests);
+    await this.#o.catalog.recordTask({
+      runId,
+      model: task.model.id,
+      days: task.days,
+      status: "failed",
+      attempts,
+      startedAt: new Date(started).toISOString(),
+      ms: Date.now() - started,
+      rowsIn: null,
+      rowsOut: null,
+      error: message,
+    });
+    await this.#setStates(task, runId, "failed", message);
   }
 
   async #blocked(task: Task, runId: number, reason: string): Promise<void> {
