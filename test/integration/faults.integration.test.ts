@@ -7,7 +7,7 @@ import type { ChildProcess } from "node:child_process";
 import { describe, it } from "node:test";
 import { pino } from "pino";
 import { loadPipeline } from "../../src/config/index.js";
-import { startNode } from "../../src/runtime/node.js";
+import { startNode, type RunningNode } from "../../src/runtime/node.js";
 import { FLIGHTS_STREAM, KEYS, createProject } from "../e2e/harness.js";
 import {
   NATS,
@@ -19,6 +19,60 @@ import {
   runRoles,
   uniqueName,
 } from "./support.js";
+
+/** `n` flight events with ids `<id><from + i>`, one second apart from 2001-01-01 (wrapping daily). */
+function flights(id: string, from: number, n: number, origin: (i: number) => string = () => "SFO") {
+  return Array.from({ length: n }, (_, i) => ({
+    flight_id: `${id}${from + i}`,
+    date:
+      new Date(Date.UTC(2001, 0, 1, 0, 0, (from + i) % 86_400)).toISOString().slice(0, 19) + "Z",
+    delay: i % 60,
+    distance: 500,
+    origin: origin(i),
+    destination: "JFK",
+  }));
+}
+
+/** Sends events to a collect process; they are acknowledged (200) or the test fails. */
+async function post(url: string, events: unknown[]): Promise<void> {
+  const res = await fetch(`${url}/v1/streams/flights/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEYS.writer.secret}`, "content-type": "application/json" },
+    body: JSON.stringify(events),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** POST /v1/flush on a process that does not land: waits until the catalog holds everything. */
+async function flush(url: string): Promise<void> {
+  const res = await fetch(`${url}/v1/flush`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEYS.admin.secret}` },
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** A serve node in this process over the project's backends. */
+function serveNode(dir: string): Promise<RunningNode> {
+  return startNode(loadPipeline(dir), {
+    port: 0,
+    host: "127.0.0.1",
+    log: pino({ level: "silent" }),
+    roles: ["serve"],
+  });
+}
+
+/** [rows, distinct event ids] of raw.flights through a serve node. */
+async function rawCounts(serve: RunningNode): Promise<number[][]> {
+  const res = await fetch(`${serve.url}/v1/query`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEYS.reader.secret}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      sql: "SELECT count(*) AS n, count(DISTINCT _event_id) AS ids FROM raw.flights",
+    }),
+  });
+  return ((await res.json()) as { rows: number[][] }).rows;
+}
 
 describe("faults on NATS + PostgreSQL", () => {
   it("SIGKILL of the land process mid-stream, three times: every event landed exactly once", async () => {
@@ -38,7 +92,7 @@ describe("faults on NATS + PostgreSQL", () => {
       },
     });
     const children: ChildProcess[] = [];
-    let serve: Awaited<ReturnType<typeof startNode>> | undefined;
+    let serve: RunningNode | undefined;
     try {
       const collect = await runRoles(project.dir, ["collect"]);
       children.push(collect.child);
@@ -48,26 +102,8 @@ describe("faults on NATS + PostgreSQL", () => {
       for (let round = 0; round < 4; round++) {
         // Send while land works; then kill it mid-stream and start a new one.
         for (let b = 0; b < 10; b++) {
-          const events = Array.from({ length: 200 }, (_, i) => ({
-            flight_id: `K${sent + i}`,
-            date:
-              new Date(Date.UTC(2001, 0, 1, 0, 0, (sent + i) % 86_400)).toISOString().slice(0, 19) +
-              "Z",
-            delay: i % 60,
-            distance: 500,
-            origin: "SFO",
-            destination: "JFK",
-          }));
-          const res = await fetch(`${collect.url}/v1/streams/flights/events`, {
-            method: "POST",
-            headers: {
-              authorization: `Bearer ${KEYS.writer.secret}`,
-              "content-type": "application/json",
-            },
-            body: JSON.stringify(events),
-          });
-          assert.equal(res.status, 200, await res.text());
-          sent += events.length;
+          await post(collect.url, flights("K", sent, 200));
+          sent += 200;
         }
         if (round < 3) {
           await killed(land.child);
@@ -76,29 +112,9 @@ describe("faults on NATS + PostgreSQL", () => {
         }
       }
       // Flush through the collect process: it waits for the catalog to hold everything appended.
-      const flushed = await fetch(`${collect.url}/v1/flush`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${KEYS.admin.secret}` },
-      });
-      assert.equal(flushed.status, 200, await flushed.text());
-      serve = await startNode(loadPipeline(project.dir), {
-        port: 0,
-        host: "127.0.0.1",
-        log: pino({ level: "silent" }),
-        roles: ["serve"],
-      });
-      const res = await fetch(`${serve.url}/v1/query`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${KEYS.reader.secret}`,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify({
-          sql: "SELECT count(*) AS n, count(DISTINCT _event_id) AS ids FROM raw.flights",
-        }),
-      });
-      const body = (await res.json()) as { rows: number[][] };
-      assert.deepEqual(body.rows, [[sent, sent]], "every acknowledged event once");
+      await flush(collect.url);
+      serve = await serveNode(project.dir);
+      assert.deepEqual(await rawCounts(serve), [[sent, sent]], "every acknowledged event once");
     } finally {
       await serve?.stop();
       for (const c of children) await killed(c);
@@ -132,7 +148,7 @@ describe("faults on NATS + PostgreSQL", () => {
       },
     });
     const children: ChildProcess[] = [];
-    let serve: Awaited<ReturnType<typeof startNode>> | undefined;
+    let serve: RunningNode | undefined;
     try {
       const collect = await runRoles(project.dir, ["collect"]);
       children.push(collect.child);
@@ -151,15 +167,7 @@ describe("faults on NATS + PostgreSQL", () => {
             origin: ["SFO", "LAX"][(sent + i) % 2]!,
             destination: `D${(sent + i) % 7}`,
           }));
-          const res = await fetch(`${collect.url}/v1/streams/flights/events`, {
-            method: "POST",
-            headers: {
-              authorization: `Bearer ${KEYS.writer.secret}`,
-              "content-type": "application/json",
-            },
-            body: JSON.stringify(events),
-          });
-          assert.equal(res.status, 200, await res.text());
+          await post(collect.url, events);
           sent += events.length;
         }
         if (round < 3) {
@@ -168,12 +176,7 @@ describe("faults on NATS + PostgreSQL", () => {
           children.push(speed.child);
         }
       }
-      serve = await startNode(loadPipeline(project.dir), {
-        port: 0,
-        host: "127.0.0.1",
-        log: pino({ level: "silent" }),
-        roles: ["serve"],
-      });
+      serve = await serveNode(project.dir);
       // The speed process checkpoints at least every second: poll the view until it has caught up.
       let total = -1;
       let rows: unknown[][] = [];
@@ -218,7 +221,7 @@ describe("faults on NATS + PostgreSQL", () => {
       },
     });
     const children: ChildProcess[] = [];
-    let serve: Awaited<ReturnType<typeof startNode>> | undefined;
+    let serve: RunningNode | undefined;
     try {
       const collect = await runRoles(project.dir, ["collect"]);
       const lands = await Promise.all([
@@ -228,26 +231,11 @@ describe("faults on NATS + PostgreSQL", () => {
       children.push(collect.child, ...lands.map((l) => l.child));
       let sent = 0;
       const send = async (): Promise<void> => {
-        const events = Array.from({ length: 200 }, (_, i) => ({
-          flight_id: `S${sent + i}`,
-          date:
-            new Date(Date.UTC(2001, 0, 1, 0, 0, (sent + i) % 86_400)).toISOString().slice(0, 19) +
-            "Z",
-          delay: i % 60,
-          distance: 500,
-          origin: i % 2 === 0 ? "SFO" : "LAX",
-          destination: "JFK",
-        }));
-        const res = await fetch(`${collect.url}/v1/streams/flights/events`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${KEYS.writer.secret}`,
-            "content-type": "application/json",
-          },
-          body: JSON.stringify(events),
-        });
-        assert.equal(res.status, 200, await res.text());
-        sent += events.length;
+        await post(
+          collect.url,
+          flights("S", sent, 200, (i) => (i % 2 === 0 ? "SFO" : "LAX")),
+        );
+        sent += 200;
       };
       // Both processes hold a partition once each has landed something.
       const landed = async (url: string): Promise<number> => {
@@ -272,29 +260,9 @@ describe("faults on NATS + PostgreSQL", () => {
       // Kill one while events keep coming; its partition's lease ends and the survivor takes it.
       await killed(lands[0]!.child);
       for (let b = 0; b < 20; b++) await send();
-      const flushed = await fetch(`${collect.url}/v1/flush`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${KEYS.admin.secret}` },
-      });
-      assert.equal(flushed.status, 200, await flushed.text());
-      serve = await startNode(loadPipeline(project.dir), {
-        port: 0,
-        host: "127.0.0.1",
-        log: pino({ level: "silent" }),
-        roles: ["serve"],
-      });
-      const res = await fetch(`${serve.url}/v1/query`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${KEYS.reader.secret}`,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify({
-          sql: "SELECT count(*) AS n, count(DISTINCT _event_id) AS ids FROM raw.flights",
-        }),
-      });
-      const body = (await res.json()) as { rows: number[][] };
-      assert.deepEqual(body.rows, [[sent, sent]], "every acknowledged event once");
+      await flush(collect.url);
+      serve = await serveNode(project.dir);
+      assert.deepEqual(await rawCounts(serve), [[sent, sent]], "every acknowledged event once");
     } finally {
       await serve?.stop();
       for (const c of children) await killed(c);
