@@ -94,6 +94,18 @@ export function catalogContract(name: string, makeCatalog: MakeCatalog): void {
         3,
         "a changed type is a change",
       );
+      const versions = await c.schemaVersions(ref);
+      assert.deepEqual(
+        versions.map((v) => [v.version, v.columns]),
+        [
+          [1, COLUMNS],
+          [2, wider],
+          [3, typed],
+        ],
+        "every version kept, oldest first",
+      );
+      assert.ok(versions.every((v) => !Number.isNaN(Date.parse(v.createdAt))));
+      assert.deepEqual(await c.schemaVersions({ layer: "raw", name: "nope" }), []);
       await c.commit({ dataset: ref, add: [file(ref, "b")], summary: "v3 file" });
       const files = await c.files(ref);
       assert.deepEqual(

@@ -34,6 +34,13 @@ export interface DatasetInfo extends DatasetRef {
   readonly createdAt: string;
 }
 
+/** One version of a dataset's schema: a new one is added whenever its column list changes. */
+export interface SchemaVersionInfo {
+  readonly version: number;
+  readonly columns: readonly SchemaColumn[];
+  readonly createdAt: string;
+}
+
 /** A data file registered in the catalog. */
 export interface FileEntry {
   /** Key of the object in the lake, relative to the lake root (e.g. raw/flights/dt=.../x.parquet). */
@@ -223,6 +230,8 @@ export interface CatalogStore extends BatchRecords {
   ensureDataset(ref: DatasetRef, def: DatasetDefinition): Promise<DatasetInfo>;
   datasets(): Promise<DatasetInfo[]>;
   dataset(ref: DatasetRef): Promise<DatasetInfo | undefined>;
+  /** Every schema version of a dataset, oldest first (empty for an unknown dataset). */
+  schemaVersions(ref: DatasetRef): Promise<SchemaVersionInfo[]>;
   commit(commit: Commit): Promise<SnapshotInfo>;
   /** Live files of a dataset at a snapshot (default: the latest). */
   files(ref: DatasetRef, snapshot?: number): Promise<StoredFile[]>;

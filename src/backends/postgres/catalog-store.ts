@@ -9,6 +9,8 @@ import type {
   DatasetInfo,
   DatasetRef,
   PartitionState,
+  SchemaColumn,
+  SchemaVersionInfo,
   SnapshotInfo,
   SpeedCheckpoint,
   StoredFile,
@@ -172,6 +174,24 @@ export class PostgresCatalog implements CatalogStore {
       [ref.layer, ref.name],
     );
     return rows[0] ? toDataset(rows[0]) : undefined;
+  }
+
+  async schemaVersions(ref: DatasetRef): Promise<SchemaVersionInfo[]> {
+    const t = this.#t;
+    const { rows } = await this.#db.query<{
+      version: number;
+      columns: string;
+      created_at: string;
+    }>(
+      `SELECT v.version, v.columns, v.created_at FROM ${t.schemaVersions} v JOIN ${t.datasets} d ON d.id = v.dataset_id
+       WHERE d.layer = $1 AND d.name = $2 ORDER BY v.version`,
+      [ref.layer, ref.name],
+    );
+    return rows.map((r) => ({
+      version: Number(r.version),
+      columns: JSON.parse(r.columns) as SchemaColumn[],
+      createdAt: r.created_at,
+    }));
   }
 
   async commit(commit: Commit): Promise<SnapshotInfo> {

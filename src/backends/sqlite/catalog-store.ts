@@ -9,6 +9,8 @@ import type {
   DatasetInfo,
   DatasetRef,
   PartitionState,
+  SchemaColumn,
+  SchemaVersionInfo,
   SnapshotInfo,
   SpeedCheckpoint,
   StoredFile,
@@ -109,6 +111,20 @@ export class SqliteCatalog implements CatalogStore {
       .prepare(`${DATASET_SELECT} WHERE d.layer = ? AND d.name = ?`)
       .get(ref.layer, ref.name) as DatasetRow | undefined;
     return row ? toDataset(row) : undefined;
+  }
+
+  async schemaVersions(ref: DatasetRef): Promise<SchemaVersionInfo[]> {
+    const rows = this.#db
+      .prepare(
+        `SELECT v.version, v.columns, v.created_at FROM schema_versions v JOIN datasets d ON d.id = v.dataset_id
+         WHERE d.layer = ? AND d.name = ? ORDER BY v.version`,
+      )
+      .all(ref.layer, ref.name) as { version: number; columns: string; created_at: string }[];
+    return rows.map((r) => ({
+      version: r.version,
+      columns: JSON.parse(r.columns) as SchemaColumn[],
+      createdAt: r.created_at,
+    }));
   }
 
   async commit(commit: Commit): Promise<SnapshotInfo> {
