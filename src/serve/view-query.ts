@@ -25,6 +25,11 @@ export interface ViewQuery {
   readonly grain: Grain;
   /** Dimension name → the value rows must have. */
   readonly where: ReadonlyMap<string, string>;
+  /**
+   * The dimensions to keep as columns (default: all). Rows of the others' values are merged into
+   * one per bucket and kept values (the measures merge exactly).
+   */
+  readonly dimensions?: readonly string[];
 }
 
 /** The answer: rows with the layer that served each bucket, and the cut. */
@@ -133,6 +138,17 @@ export async function queryView(
         `\`${k}\` is not a dimension of ${node.name} (${dims.join(", ")}).`,
       );
   }
+  for (const k of q.dimensions ?? [])
+    if (!dims.includes(k))
+      throw new TributaryError(
+        "TRB_HTTP_BAD_REQUEST",
+        `\`${k}\` is not a dimension of ${node.name} (${dims.join(", ")}).`,
+      );
+  // Kept dimensions in the view's order, so the answer's columns stay in declared order.
+  const keep =
+    q.dimensions === undefined
+      ? undefined
+      : dims.flatMap((d, i) => (q.dimensions!.includes(d) ? [i] : []));
   const where = [...q.where].map(([k, v]) => [dims.indexOf(k), v] as const);
   const matches = (values: readonly unknown[]): boolean =>
     where.every(([i, v]) => String(values[i]) === v);
@@ -160,7 +176,17 @@ export async function queryView(
   ];
 
   let rows: AnswerRow[] = [];
-  if (grainMs === node.grainMs) {
+  if (keep !== undefined) {
+    const project = (b: BucketStates): BucketStates => ({
+      ...b,
+      dims: keep.map((i) => b.dims[i]),
+    });
+    const picked: BucketStates[] = [];
+    for (const file of decoded)
+      for (const b of file.buckets) if (inBatch(b)) picked.push(project(b));
+    for (const b of speed) picked.push(project(b));
+    rows = finalizeBuckets(measures, rollUp(measures, picked, { grainMs })).map(toAnswer);
+  } else if (grainMs === node.grainMs) {
     // The view's own grain: a file's buckets are final as stored, unless another file holds some
     // of the same buckets (a bucket split across two day partitions): those files are merged.
     for (const group of overlapping(decoded)) {
@@ -196,7 +222,10 @@ export async function queryView(
     from: new Date(q.from).toISOString(),
     to: new Date(q.to).toISOString(),
     batch_until: Number.isFinite(cut) ? new Date(cut).toISOString() : null,
-    columns: viewColumns(node),
+    columns:
+      keep === undefined
+        ? viewColumns(node)
+        : viewColumns(node).filter((c) => !dims.includes(c.name) || q.dimensions!.includes(c.name)),
     rows,
   };
 }
