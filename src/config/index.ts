@@ -21,6 +21,8 @@ export { resolvePackageFile, replacePackageFiles } from "./files.js";
 export { configSchema, parseDuration, parseSize, FIELD_TYPES } from "./schema.js";
 export type {
   BatchConfig,
+  ChartConfig,
+  DashboardConfig,
   FieldType,
   PipelineConfig,
   ReplayConfig,

@@ -393,6 +393,52 @@ describe("nearest", () => {
       assert.equal(parseConfigText(zoned(zone!, grain!), FILE, {}).views.v?.grain, grain);
   });
 
+  test("checks dashboards: views, measures, dimensions, placeholders, view xor sql", () => {
+    const dash = (...chart: string[]): string =>
+      yaml(
+        "streams:",
+        "  flights: { fields: { origin: string, delay: integer } }",
+        "views:",
+        "  departures: { stream: flights, dimensions: [origin], measures: { flights: count } }",
+        "dashboards:",
+        "  ops:",
+        "    filters:",
+        "      origin: { values: SELECT 1 }",
+        "    charts:",
+        "      c:",
+        ...chart.map((l) => `        ${l}`),
+      );
+    const ok = parseConfigText(
+      dash("title: T", "type: line", "view: departures", "by: origin", "refresh: 2s"),
+      FILE,
+      {},
+    );
+    assert.equal(ok.dashboards.ops?.range, "24h");
+    const unknownView = failure(dash("title: T", "type: line", "view: departure"));
+    assert.match(unknownView.message, /unknown view `departure`.*departures/);
+    assert.equal(unknownView.line, 13);
+    assert.match(
+      failure(dash("title: T", "type: line", "view: departures", "measures: [flight]")).message,
+      /`flight` is not a measure of view departures/,
+    );
+    assert.match(
+      failure(dash("title: T", "type: line", "view: departures", "by: dest")).message,
+      /`dest` is not a dimension/,
+    );
+    assert.match(
+      failure(dash("title: T", "type: bar", "sql: SELECT 1 WHERE {{filter:dest}}")).message,
+      /unknown placeholder \{\{filter:dest\}\}/,
+    );
+    assert.match(
+      failure(dash("title: T", "type: bar", "sql: SELECT 1", "view: departures")).message,
+      /either `view` or `sql`/,
+    );
+    assert.match(
+      failure(dash("title: T", "type: bar", "sql: SELECT 1", "by: origin")).message,
+      /`by` applies to view charts/,
+    );
+  });
+
   test("suggests the closest candidate within a typo's distance", () => {
     assert.equal(nearest("time_feild", ["id_field", "time_field", "fields"]), "time_field");
     assert.equal(nearest("Fields", ["fields", "format"]), "fields");

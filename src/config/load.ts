@@ -297,6 +297,47 @@ function crossCheck(
     if (path !== undefined && !/\.(csv|tsv|parquet)$/i.test(path))
       fail(["seeds", name, "path"], "a seed is a .csv, .tsv or .parquet file");
   }
+  const viewNames = Object.keys(config.views);
+  for (const [name, d] of Object.entries(config.dashboards)) {
+    for (const [id, c] of Object.entries(d.charts)) {
+      const at = (...rest: PropertyKey[]): PropertyKey[] => [
+        "dashboards",
+        name,
+        "charts",
+        id,
+        ...rest,
+      ];
+      if (c.sql !== undefined) {
+        const bad = unknownPlaceholders(c.sql, Object.keys(d.filters));
+        if (bad.length > 0)
+          fail(
+            at("sql"),
+            `unknown placeholder ${bad[0]}; use {{from}}, {{to}} or {{filter:<name>}} of a declared filter`,
+          );
+      }
+      if (c.view === undefined) {
+        for (const k of ["measures", "by", "grain"] as const)
+          if (c[k] !== undefined)
+            fail(at(k), `\`${k}\` applies to view charts; this one has \`sql\``);
+        continue;
+      }
+      for (const k of ["x", "y", "series"] as const)
+        if (c[k] !== undefined)
+          fail(at(k), `\`${k}\` applies to SQL charts; a view chart draws its buckets`);
+      const v = config.views[c.view];
+      if (!v) {
+        fail(at("view"), `unknown view \`${c.view}\``, viewNames);
+        continue;
+      }
+      const measures = Object.keys(v.measures);
+      c.measures?.forEach((m, j) => {
+        if (!measures.includes(m))
+          fail(at("measures", j), `\`${m}\` is not a measure of view ${c.view}`, measures);
+      });
+      if (c.by !== undefined && !v.dimensions.includes(c.by))
+        fail(at("by"), `\`${c.by}\` is not a dimension of view ${c.view}`, v.dimensions);
+    }
+  }
   for (const [name, v] of Object.entries(config.views)) {
     const at = (...rest: PropertyKey[]): PropertyKey[] => ["views", name, ...rest];
     const stream = config.streams[v.stream];
@@ -449,4 +490,16 @@ function dayStartsOffGrain(timeZone: string, grain: string): string | undefined 
       return `${String(Math.floor(start / 60)).padStart(2, "0")}:${String(start % 60).padStart(2, "0")} UTC`;
   }
   return undefined;
+}
+
+/** The `{{...}}` placeholders of a dashboard chart's SQL other than from, to and declared filters. */
+function unknownPlaceholders(sql: string, filters: readonly string[]): string[] {
+  const bad: string[] = [];
+  for (const m of sql.matchAll(/\{\{([^}]*)\}\}/g)) {
+    const name = m[1]!.trim();
+    if (name === "from" || name === "to") continue;
+    if (name.startsWith("filter:") && filters.includes(name.slice(7))) continue;
+    bad.push(m[0]);
+  }
+  return bad;
 }

@@ -5,6 +5,7 @@ import { isAbsolute, join } from "node:path";
 import {
   parseDuration,
   parseSize,
+  type DashboardConfig,
   type FieldType,
   type PipelineConfig,
   type ReplayConfig,
@@ -85,6 +86,8 @@ export interface Pipeline {
   readonly seeds: ReadonlyMap<string, SeedPlan>;
   /** Lambda views as declared (validated); `src/views/` compiles each into a ViewNode. */
   readonly views: ReadonlyMap<string, ViewConfig>;
+  /** Dashboards of the web console as declared (validated). */
+  readonly dashboards: ReadonlyMap<string, DashboardConfig>;
   /** Which implementation of each backend the processes use (`backends:`). */
   readonly backends: BackendsPlan;
 }
@@ -261,6 +264,9 @@ export function resolvePipeline(config: PipelineConfig, root: string): Pipeline 
       retryBackoffMs: parseDuration(config.batch.retry_backoff),
     }),
     views: new Map(Object.entries(config.views).map(([name, v]) => [name, Object.freeze(v)])),
+    dashboards: new Map(
+      Object.entries(config.dashboards).map(([name, d]) => [name, Object.freeze(d)]),
+    ),
     backends: resolveBackends(config, abs),
     seeds: new Map(
       Object.entries(config.seeds).map(([name, seed]) => [

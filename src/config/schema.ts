@@ -368,6 +368,97 @@ const viewSpec = z
     "A lambda view: declared once, computed by the batch and the speed layer, served as one answer.",
   );
 
+const chartSpec = z
+  .strictObject({
+    title: z.string().describe("Title shown above the chart."),
+    type: z
+      .enum(["line", "bar", "area", "table", "number"])
+      .describe(
+        "How the rows are drawn: `line`, `bar` or `area` (x column against each y column), `table`, or `number` (the first row's first y column, large).",
+      ),
+    view: z
+      .string()
+      .optional()
+      .describe(
+        "A lambda view to chart (give `view` or `sql`): its buckets in the dashboard's time range, merged batch + speed, with the batch/speed cut marked.",
+      ),
+    measures: z
+      .array(z.string())
+      .optional()
+      .describe("With `view`: the measures to draw (default: every measure)."),
+    by: z
+      .string()
+      .optional()
+      .describe(
+        "With `view`: a dimension to split into one series per value. Without it, dimension values are merged (the measures merge exactly).",
+      ),
+    grain: z
+      .enum(["minute", "hour", "day"])
+      .optional()
+      .describe("With `view`: the time bucket (default: the view's grain)."),
+    sql: z
+      .string()
+      .optional()
+      .describe(
+        "Read-only SQL (as `POST /v1/query`) whose rows are charted. `{{from}}` and `{{to}}` become the time range as TIMESTAMP literals and `{{filter:<name>}}` the condition of a dashboard filter (`TRUE` when none is chosen). A filter without a placeholder applies to the result rows when they have a column of its name.",
+      ),
+    x: z.string().optional().describe("With `sql`: the column on the x axis (default: the first)."),
+    y: z
+      .array(z.string())
+      .optional()
+      .describe("With `sql`: the columns drawn as series (default: every numeric column but x)."),
+    series: z
+      .string()
+      .optional()
+      .describe("With `sql`: a column whose values split the rows into one series each."),
+    refresh: duration
+      .optional()
+      .describe("Re-query this often while the dashboard is open (live charts)."),
+  })
+  .refine((c) => (c.view === undefined) !== (c.sql === undefined), {
+    message: "a chart takes either `view` or `sql`",
+  })
+  .describe("One chart of a dashboard: a view or a SQL query, drawn one way.");
+
+const filterDashboardSpec = z
+  .strictObject({
+    label: z.string().optional().describe("Label of the filter's control (default: its name)."),
+    column: z
+      .string()
+      .optional()
+      .describe(
+        "Column (or view dimension) the filter compares (default: the filter's name). View charts apply it when the view has that dimension.",
+      ),
+    values: z
+      .string()
+      .describe(
+        "Read-only SQL whose first column lists the values to choose from, e.g. `SELECT DISTINCT origin FROM raw.flights ORDER BY 1`.",
+      ),
+  })
+  .describe(
+    "A dimension filter: a list of values; choosing one filters every chart it applies to.",
+  );
+
+const dashboardSpec = z
+  .strictObject({
+    title: z.string().optional().describe("Title (default: the dashboard's name)."),
+    description: z.string().optional().describe("What the dashboard is for."),
+    range: duration
+      .default("24h")
+      .describe(
+        "Default time range, ending at the newest event time of the pipeline's data (the demo replays 2001).",
+      ),
+    filters: z
+      .record(z.string().regex(NAME, "a lower_snake_case filter name"), filterDashboardSpec)
+      .default({})
+      .describe("Dimension filters by name."),
+    charts: z
+      .record(z.string().regex(NAME, "a lower_snake_case chart id"), chartSpec)
+      .refine((c) => Object.keys(c).length > 0, "declare at least one chart")
+      .describe("Charts by id, drawn in this order."),
+  })
+  .describe("A dashboard of the web console (`/#/dashboards/<name>`).");
+
 const streamBackendSpec = z
   .strictObject({
     kind: z
@@ -520,6 +611,10 @@ export const configSchema = z
       .record(z.string().regex(NAME, "a lower_snake_case view name"), viewSpec)
       .default({})
       .describe("Lambda views by name; each is served at `GET /v1/views/<name>`."),
+    dashboards: z
+      .record(z.string().regex(NAME, "a lower_snake_case dashboard name"), dashboardSpec)
+      .default({})
+      .describe("Dashboards of the web console, by name."),
     backends: backendsSpec.default(backendsSpec.parse({})),
   })
   .describe("A Tributary pipeline (tributary.yaml).");
@@ -534,6 +629,8 @@ export type BatchConfig = z.output<typeof batchSpec>;
 export type SeedConfig = z.output<typeof seedSpec>;
 export type ViewConfig = z.output<typeof viewSpec>;
 export type ViewFilterConfig = z.output<typeof filterSpec>;
+export type DashboardConfig = z.output<typeof dashboardSpec>;
+export type ChartConfig = z.output<typeof chartSpec>;
 export type BackendsConfig = z.output<typeof backendsSpec>;
 
 /** Milliseconds of a duration string. */
