@@ -54,21 +54,23 @@ const MIN_TIME = Date.UTC(1000, 0, 1);
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
- * Validates and normalizes one event against its stream.
+ * Validates and normalizes one event against its stream. The event id is the stream's id field,
+ * else `fallbackId` (a replayed dead letter keeps its id), else a new UUIDv7.
  * @example normalize(plan, { flight_id: "F1", date: "2001-01-01T00:01:00Z" }, Date.now())
  */
 export function normalize(
   plan: StreamPlan,
   value: unknown,
   receivedAt: number,
+  fallbackId?: string,
 ): NormalizedEvent | RejectedEvent {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return reject(undefined, "event is not a JSON object");
   }
   const event = value as Record<string, unknown>;
   return plan.format === "segment"
-    ? normalizeSegment(plan, event, receivedAt)
-    : normalizeJson(plan, event, receivedAt);
+    ? normalizeSegment(plan, event, receivedAt, fallbackId)
+    : normalizeJson(plan, event, receivedAt, fallbackId);
 }
 
 /** Per-plan constants of the hot path: quoted column names and the set of declared names. */
@@ -94,6 +96,7 @@ function normalizeJson(
   plan: StreamPlan,
   event: Record<string, unknown>,
   receivedAt: number,
+  fallbackId: string | undefined,
 ): NormalizedEvent | RejectedEvent {
   const idValue = plan.idField === undefined ? undefined : event[plan.idField];
   const given = idOf(idValue);
@@ -102,7 +105,7 @@ function normalizeJson(
       undefined,
       `${plan.idField} must be a string (1-256 characters, no line breaks) or an integer`,
     );
-  const id = given ?? uuidv7(receivedAt);
+  const id = given ?? fallbackId ?? uuidv7(receivedAt);
   const cache = cacheOf(plan);
   let time = receivedAt;
   let timeIso: string | undefined;
@@ -140,11 +143,12 @@ function normalizeSegment(
   plan: StreamPlan,
   event: Record<string, unknown>,
   receivedAt: number,
+  fallbackId: string | undefined,
 ): NormalizedEvent | RejectedEvent {
   const id = idOf(event.messageId);
   if (id === null)
     return reject(undefined, "messageId must be a string (1-256 characters, no line breaks)");
-  const eventId = id ?? uuidv7(receivedAt);
+  const eventId = id ?? fallbackId ?? uuidv7(receivedAt);
   const type = event.type;
   if (typeof type !== "string" || !SEGMENT_TYPES.has(type)) {
     return reject(eventId, "type must be one of track, identify, page, screen, group, alias");
