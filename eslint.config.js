@@ -136,6 +136,51 @@ export default defineConfig(
       "@typescript-eslint/await-thenable": "error",
     },
   },
+  // The console's browser app (src/console/app): browser globals, and the same type-aware rules
+  // against its own tsconfig (DOM libs, Preact JSX), which the Node project excludes.
+  {
+    files: ["src/console/app/**/*.{ts,tsx}"],
+    languageOptions: {
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        navigator: "readonly",
+        location: "readonly",
+        history: "readonly",
+        localStorage: "readonly",
+        sessionStorage: "readonly",
+        fetch: "readonly",
+        Response: "readonly",
+        Headers: "readonly",
+        EventSource: "readonly",
+        HTMLElement: "readonly",
+        HTMLDivElement: "readonly",
+        HTMLInputElement: "readonly",
+        HTMLSelectElement: "readonly",
+        HTMLTextAreaElement: "readonly",
+        Element: "readonly",
+        Event: "readonly",
+        KeyboardEvent: "readonly",
+        DOMException: "readonly",
+        requestAnimationFrame: "readonly",
+        cancelAnimationFrame: "readonly",
+        ResizeObserver: "readonly",
+        Blob: "readonly",
+        ClipboardItem: "readonly",
+        getComputedStyle: "readonly",
+      },
+      parserOptions: {
+        projectService: false,
+        project: ["./src/console/app/tsconfig.json"],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: false }],
+      "@typescript-eslint/await-thenable": "error",
+    },
+  },
   // Import boundaries. A later block replaces an earlier one's options for the same rule, so each
   // block lists every pattern that applies to its files.
   restrict(["src/*.ts"], [HEAVY_CLIENTS, stageInternals("", "\\./"), concreteBackends]),

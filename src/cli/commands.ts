@@ -30,6 +30,7 @@ export async function runUp(
     [
       "",
       `Tributary is up: ${node.url}  (pipeline ${pipeline.name}, data in ${pipeline.dataDir})`,
+      `Console: open ${node.url.replace("127.0.0.1", "localhost")}/ in a browser and sign in with a read or admin key${read === "<read key>" ? "" : ` (e.g. ${read})`}`,
       "Try:",
       `  curl -s ${node.url}/v1/catalog -H 'Authorization: Bearer ${read}'`,
       `  curl -s ${node.url}/v1/query -H 'Authorization: Bearer ${read}' -H 'Content-Type: application/json' \\`,

@@ -14,16 +14,29 @@ import {
   Collector,
   deadLetterStream,
   registerCollectRoutes,
+  registerDeadLetterRoutes,
   registerKinesisRoutes,
+  type DeadLetter,
 } from "../collect/index.js";
+import {
+  Dashboards,
+  OverviewSampler,
+  RecentLog,
+  findConsoleAssets,
+  registerConsoleRoutes,
+  type SpeedShardStatus,
+} from "../console/index.js";
 import type { Pipeline } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import { KeyRing, allows, bearerSecret } from "../govern/index.js";
+import { quoteString } from "../lake/index.js";
 import { LAND_CONSUMER, LandStage } from "../land/index.js";
 import {
   QueryEngine,
   ViewStateCache,
+  queryView,
   registerServeRoutes,
+  type ViewSources,
   registerViewRoutes,
 } from "../serve/index.js";
 import { SpeedCheckpointReader, SpeedView } from "../speed/index.js";
@@ -113,7 +126,17 @@ export async function startNode(
   pipeline: Pipeline,
   options: NodeOptions = {},
 ): Promise<RunningNode> {
-  const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
+  // The console's overview lists the latest warnings and errors of a process that owns its log.
+  const recent = new RecentLog();
+  const log =
+    options.log ??
+    pino(
+      { level: process.env.LOG_LEVEL ?? "info" },
+      pino.multistream([
+        { level: "trace", stream: process.stdout },
+        { level: "warn", stream: recent.stream },
+      ]),
+    );
   const roles = new Set<Role>(options.roles ?? ROLES);
   if (options.land === false) roles.delete("land");
   if (options.batch === false) {
@@ -366,6 +389,7 @@ export async function startNode(
       speedInProcess
         ? speedViews.get(0)!.find((v) => v.aggregator.node.name === view)?.aggregator
         : readers.get(view)!.aggregator();
+    let viewSources: ((view: string) => ViewSources) | undefined;
     if (engine) {
       await engine.attachViews(
         [...views.values()].map((node) => ({
@@ -378,23 +402,124 @@ export async function startNode(
         })),
       );
       const viewCache = new ViewStateCache();
+      viewSources = (view) => ({
+        cache: viewCache,
+        catalog: backends.catalog,
+        lake: backends.lake,
+        readRows: (sql) => engine.readRows(sql),
+        speedBuckets: async () => (await speedOf(view))?.buckets() ?? [],
+        batchUntil: () => batchUntil(view),
+      });
+      const sources = viewSources;
       registerViewRoutes(app, {
         views,
         keys,
-        sources: (view) => ({
-          cache: viewCache,
-          catalog: backends.catalog,
-          lake: backends.lake,
-          readRows: (sql) => engine.readRows(sql),
-          speedBuckets: async () => (await speedOf(view))?.buckets() ?? [],
-          batchUntil: () => batchUntil(view),
-        }),
+        sources,
       });
     }
 
     // The batch layer: one engine per project (lock), its routes, and the schedule if declared.
     const batch = await batchPromise;
     if (batch) registerBatchRoutes(app, { engine: batch, keys });
+
+    // Dead-letter replay: read from the lake (serve's engine), append through the collector.
+    if (engine && roles.has("collect"))
+      registerDeadLetterRoutes(app, {
+        collector,
+        keys,
+        flush: () => flushLake(),
+        pending: (stream, ids, limit) => pendingDeadLetters(engine, stream, ids, limit),
+      });
+
+    // The web console (serve role): pages at `/`, the overview sampler, dashboards.
+    const speedStatus = async (view: string): Promise<SpeedShardStatus[]> => {
+      if (speedInProcess) {
+        const v = speedViews.get(0)?.find((x) => x.aggregator.node.name === view);
+        if (!v) return [];
+        const w = v.watermark;
+        return [
+          {
+            partition: 0,
+            position: v.position,
+            maxTime: w === null ? null : w + views.get(view)!.allowedLatenessMs,
+            savedAt: null,
+          },
+        ];
+      }
+      if (speedStore)
+        return (await speedStore.load(view)).map((c) => ({
+          partition: Number(c.shard),
+          position: c.position,
+          maxTime: c.maxTime,
+          savedAt: c.savedAt,
+        }));
+      const cp = await backends.catalog.speedCheckpoint(view);
+      return cp
+        ? [{ partition: 0, position: cp.position, maxTime: cp.maxTime, savedAt: cp.savedAt }]
+        : [];
+    };
+    const sampler = engine
+      ? new OverviewSampler({
+          catalog: backends.catalog,
+          stream: backends.stream,
+          partitions,
+          streams: [...pipeline.streams.keys()].map((name) => ({
+            name,
+            deadLetters: deadLetterStream(name),
+          })),
+          views: [...views.values()].map((n) => ({
+            name: n.name,
+            stream: n.stream,
+            allowedLatenessMs: n.allowedLatenessMs,
+          })),
+          landConsumer: LAND_CONSUMER,
+          speedStatus,
+          batchUntil,
+          running: () => batch?.progress,
+          recent,
+          tier: pipeline.backends.lake.kind,
+        })
+      : undefined;
+    let consolePage: Awaited<ReturnType<typeof registerConsoleRoutes>> | undefined;
+    if (engine && sampler && viewSources) {
+      const sourcesOf = viewSources;
+      const dashboards = new Dashboards({
+        dashboards: pipeline.dashboards,
+        views,
+        query: (sql, canRead) => engine.query(sql, canRead),
+        readView: (view, q) => queryView(views.get(view)!, q, sourcesOf(view)),
+        latest: async (names) => {
+          const times = await Promise.all(names.map((v) => sampler.newestEventTime(v)));
+          const known = times.filter((t): t is number => t !== undefined);
+          if (known.length > 0) return Math.max(...known);
+          const landed = (await sampler.storage())
+            .filter((d) => d.layer === "raw" && d.max_event_time !== null)
+            .map((d) => Date.parse(d.max_event_time!));
+          return landed.length > 0 ? Math.max(...landed) : undefined;
+        },
+      });
+      consolePage = await registerConsoleRoutes(app, {
+        name: pipeline.name,
+        roles: ROLES.filter((r) => roles.has(r)),
+        keys,
+        catalog: backends.catalog,
+        streams: pipeline.streams,
+        views: [...views.keys()],
+        sampler,
+        dashboards,
+        ownership: async (dataset) => {
+          const model = batch
+            ? (await batch.plan()).models.find((m) => m.id === dataset)
+            : undefined;
+          if (model) return { owner: model.spec.owner ?? null, tags: [...model.spec.tags] };
+          const seed = dataset.startsWith("seed.")
+            ? pipeline.seeds.get(dataset.slice(5))
+            : undefined;
+          return { owner: seed?.owner ?? null, tags: [] };
+        },
+        assetsDir: findConsoleAssets(),
+      });
+    }
 
     const admin = (authorization: string | undefined): void => {
       const secret = bearerSecret(authorization);
@@ -435,7 +560,11 @@ export async function startNode(
           datasets: summary.datasets.filter((d) => allows(key, { kind: "read", dataset: d.name })),
         };
       });
-    app.get("/", async () => ({
+    app.get("/", async (req, reply) => {
+      if (consolePage?.wantsPage(req)) return consolePage.sendPage(reply);
+      return endpointIndex();
+    });
+    const endpointIndex = (): unknown => ({
       name: pipeline.name,
       roles: ROLES.filter((r) => roles.has(r)),
       streams: [...pipeline.streams.keys()],
@@ -456,7 +585,7 @@ export async function startNode(
         "GET /metrics",
       ],
       docs: "docs/reference/http-api.md",
-    }));
+    });
 
     const address = await app.listen({
       port: options.port ?? pipeline.server.port,
@@ -464,6 +593,7 @@ export async function startNode(
     });
     const url = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1");
     ready = true;
+    sampler?.start();
     land?.run();
     landLeases?.start();
     for (const v of [...speedViews.values()].flat()) v.run();
@@ -520,6 +650,7 @@ export async function startNode(
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         ready = false;
+        sampler?.stop();
         for (const r of replayers) await r.stop();
         collector.stop();
         await app.close();
@@ -556,4 +687,35 @@ export async function startNode(
     }
     throw e;
   }
+}
+
+/**
+ * Landed dead letters of a stream whose id is not in `raw.<stream>` (not replayed yet), oldest
+ * first: at most `limit`, limited to `ids` when given, and how many there are in all.
+ */
+async function pendingDeadLetters(
+  engine: QueryEngine,
+  stream: string,
+  ids: readonly string[] | undefined,
+  limit: number,
+): Promise<{ letters: DeadLetter[]; total: number }> {
+  const pick =
+    ids === undefined ? "" : `AND d._event_id IN (${ids.map((id) => quoteString(id)).join(", ")})`;
+  const from = `FROM dlq.${stream} d WHERE d._event_id NOT IN (SELECT _event_id FROM raw.${stream}) ${pick}`;
+  const allow = (): void => undefined; // The route has authorized an admin key.
+  const [rows, count] = await Promise.all([
+    engine.query(
+      `SELECT d._event_id, d._raw, epoch_ms(d._received_at) AS at ${from} QUALIFY row_number() OVER (PARTITION BY d._event_id ORDER BY d._received_at) = 1 ORDER BY d._received_at LIMIT ${limit}`,
+      allow,
+    ),
+    engine.query(`SELECT count(DISTINCT d._event_id) ${from}`, allow),
+  ]);
+  return {
+    letters: rows.rows.map((r) => ({
+      id: String(r[0]),
+      raw: String(r[1]),
+      receivedAt: Number(r[2]),
+    })),
+    total: Number(count.rows[0]?.[0] ?? 0),
+  };
 }
