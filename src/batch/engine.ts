@@ -320,6 +320,11 @@ export class BatchEngine {
   }
 
   /** A run with its tasks and test results. */
+  /** The tasks recorded for a run, in the order they were recorded. */
+  runTasks(id: number): Promise<BatchTaskInfo[]> {
+    return this.#o.catalog.tasks(id);
+  }
+
   async runDetail(
     id: number,
   ): Promise<{ run: BatchRunInfo; tasks: BatchTaskInfo[]; tests: TestResultInfo[] } | undefined> {

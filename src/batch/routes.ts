@@ -78,8 +78,19 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
     reader(req);
     const limit = Math.min(Math.max(Number(req.query.limit ?? 20) || 20, 1), 500);
     const progress = engine.progress;
+    // Each run with its task count and rows written (one read per run: the list is bounded).
+    const runs = await Promise.all(
+      (await engine.runs(limit)).map(async (r) => {
+        const tasks = await engine.runTasks(r.id);
+        return {
+          ...runJson(r),
+          tasks: tasks.length,
+          rows_out: tasks.reduce((n, t) => n + (t.rowsOut ?? 0), 0),
+        };
+      }),
+    );
     return {
-      runs: (await engine.runs(limit)).map(runJson),
+      runs,
       running: progress && progress.runId > 0 ? progressJson(progress) : null,
     };
   });

@@ -324,6 +324,17 @@ describe("batch layer on the demo models", () => {
       ]);
       assert.equal(detail.tasks.find((x) => x.model === "t1.flights")!.rows_out, 50);
       assert.ok(detail.tests.length > 0);
+      // The run list sums them per run.
+      const list = (await (
+        await fetch(`${t.url}/v1/batch/runs`, {
+          headers: { authorization: `Bearer ${KEYS.reader.secret}` },
+        })
+      ).json()) as { runs: { id: number; tasks: number; rows_out: number }[] };
+      const listed = list.runs.find((r) => r.id === second.run.id)!;
+      assert.deepEqual(
+        [listed.tasks, listed.rows_out],
+        [detail.tasks.length, detail.tasks.reduce((n, x) => n + x.rows_out, 0)],
+      );
     });
 
     it("a failing data test fails its partition, blocks dependents and keeps the previous data", async () => {

@@ -310,7 +310,7 @@ function RunHistory(props: { runs: Run[]; refresh: number }) {
             const rowsOut =
               open && shown !== null
                 ? shown.tasks.reduce((sum, t) => sum + (t.rows_out ?? 0), 0)
-                : null;
+                : (run.rows_out ?? null);
             return [
               <tr key={run.id} class={open ? "open" : undefined}>
                 <td>

@@ -32,6 +32,9 @@ export interface Run {
   finished_at: string | null;
   days: string[];
   error: string | null;
+  /** In the run list: tasks recorded and rows they wrote. */
+  tasks?: number;
+  rows_out?: number;
 }
 
 /** The progress of the run in progress. */
