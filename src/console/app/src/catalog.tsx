@@ -39,7 +39,11 @@ function openNode(click: ChartClick): void {
   const id = (click.data as { id?: unknown } | undefined)?.id;
   if (typeof id !== "string") return;
   navigate(
-    id.startsWith("stream:") ? href("streams", id.slice("stream:".length)) : href("catalog", id),
+    id.startsWith("stream:")
+      ? href("streams", id.slice("stream:".length))
+      : id.startsWith("view.")
+        ? href("views", id.slice("view.".length))
+        : href("catalog", id),
   );
 }
 
@@ -158,7 +162,9 @@ export function CatalogPage() {
                 />
                 <p class="muted small">
                   Streams → raw and dead letters →{" "}
-                  {(plan?.layers ?? ["t1", "t2", "mart"]).join(" → ")}. Click a node to open it.
+                  {(plan?.layers ?? ["t1", "t2", "mart"]).join(" → ")}; each lambda view merges its
+                  batch states (view_state) with the speed layer reading the stream. Click a node to
+                  open it.
                 </p>
               </>
             ) : (

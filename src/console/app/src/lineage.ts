@@ -21,7 +21,17 @@ export interface Lineage {
 }
 
 /** The order layers are listed in, and drawn in within a column. */
-export const LAYER_ORDER = ["stream", "raw", "dlq", "seed", "t1", "t2", "mart", "view_state"];
+export const LAYER_ORDER = [
+  "stream",
+  "raw",
+  "dlq",
+  "seed",
+  "t1",
+  "t2",
+  "mart",
+  "view_state",
+  "view",
+];
 
 /** The layer of a dataset name: `raw.flights` → `raw`. */
 export function layerOf(name: string): string {
@@ -81,6 +91,18 @@ export function buildLineage(args: {
       edge(input.table, m.id);
     }
   }
+
+  // A lambda view (`view.<v>`, what GET /v1/views and SQL serve) merges its batch states with the
+  // speed layer, which reads the stream itself.
+  if (!modelsOnly)
+    for (const m of models) {
+      if (m.layer !== "view_state") continue;
+      const view = `view.${m.name ?? m.id.slice(m.id.indexOf(".") + 1)}`;
+      add(view, "view");
+      edge(m.id, view);
+      for (const input of m.inputs ?? [])
+        if (input.table.startsWith("raw.")) edge(`stream:${input.table.slice(4)}`, view);
+    }
 
   // Columns: streams 0, raw/dlq 1, each plan layer after that; other models one after their inputs.
   const layers = plan?.layers ?? ["t1", "t2", "mart"];
@@ -153,6 +175,7 @@ const LAYER_COLORS: Record<string, [string, string]> = {
   t2: ["#ccfbf1", "#0f766e"],
   mart: ["#ede9fe", "#6d28d9"],
   view_state: ["#cffafe", "#0e7490"],
+  view: ["#fce7f3", "#be185d"],
 };
 
 /** Fill and border of a node per partition status (the batch page). */
