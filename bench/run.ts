@@ -10,6 +10,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { format, resolveConfig } from "prettier";
+import { consoleCase } from "./cases/console/index.js";
 import { httpToNats } from "./cases/http_to_nats/index.js";
 import { httpToStream } from "./cases/http_to_stream/index.js";
 import { lakeToMart } from "./cases/lake_to_mart/index.js";
@@ -38,6 +39,7 @@ const CASES: readonly BenchCase[] = [
   viewQuery,
   httpToNats,
   natsToLake,
+  consoleCase,
 ];
 const BENCHMARKS_MD = join(ROOT, "BENCHMARKS.md");
 const START = "<!-- bench:results:start (written by `npm run bench`; edit outside this block) -->";
