@@ -52,7 +52,10 @@ const MAX_FILTER_VALUES = 1_000;
 /** Serves the dashboards of a pipeline. */
 export class Dashboards {
   readonly #s: DashboardSources;
-  readonly #values = new Map<string, { at: number; values: Promise<string[]> }>();
+  readonly #values = new Map<
+    string,
+    { at: number; values: Promise<string[]>; datasets: ReadonlySet<string> }
+  >();
 
   constructor(sources: DashboardSources) {
     this.#s = sources;
@@ -68,7 +71,9 @@ export class Dashboards {
     return Promise.all(
       [...this.#s.dashboards].map(async ([name, d]) => {
         const views = Object.values(d.charts).flatMap((c) => (c.view ? [c.view] : []));
-        const latest = (await this.#s.latest(views)) ?? Date.now();
+        // The range ends after the newest event's minute, so [end - range, end) includes it.
+        const newest = (await this.#s.latest(views)) ?? Date.now();
+        const latest = (Math.floor(newest / 60_000) + 1) * 60_000;
         return {
           name,
           title: d.title ?? name,
@@ -188,18 +193,27 @@ export class Dashboards {
   ): Promise<string[]> {
     const key = `${dashboard}.${filter}`;
     const held = this.#values.get(key);
-    // Cached values were read with some key; the asking key must be allowed the same datasets, so
-    // the query is authorized again (cheaply, by parsing) before cached values are returned.
+    // Cached values were read with some key: the asking key must be allowed the datasets that
+    // query read, which the first run recorded.
     if (held && Date.now() - held.at < VALUES_TTL_MS)
-      return this.#s.query(`SELECT * FROM (${sql}) LIMIT 0`, canRead).then(() => held.values);
-    const values = this.#s.query(sql, canRead).then((r) =>
-      r.rows
-        .slice(0, MAX_FILTER_VALUES)
-        .map((row) => row[0])
-        .filter((v) => v !== null && v !== undefined)
-        .map(String),
-    );
-    this.#values.set(key, { at: Date.now(), values });
+      return held.values.then((v) => {
+        for (const d of held.datasets) canRead(d);
+        return v;
+      });
+    const datasets = new Set<string>();
+    const values = this.#s
+      .query(sql, (d) => {
+        canRead(d);
+        datasets.add(d);
+      })
+      .then((r) =>
+        r.rows
+          .slice(0, MAX_FILTER_VALUES)
+          .map((row) => row[0])
+          .filter((v) => v !== null && v !== undefined)
+          .map(String),
+      );
+    this.#values.set(key, { at: Date.now(), values, datasets });
     values.catch(() => this.#values.delete(key));
     return values;
   }

@@ -73,7 +73,9 @@ export async function registerConsoleRoutes(
       root: deps.assetsDir,
       prefix: "/",
       index: false,
-      wildcard: false,
+      // Files are looked up per request, so a rebuilt console (new hashed names) is served
+      // without a restart; a path with no file falls through to the JSON 404.
+      wildcard: true,
       setHeaders: (res, path) => {
         // Asset names carry their content hash: cache them for good; the page itself never.
         res.setHeader(

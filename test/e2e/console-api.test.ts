@@ -179,7 +179,8 @@ describe("console API", () => {
       // Dashboards: definitions with filter values and the range's end at the newest event.
       const dash = (await get(`${t.url}/v1/dashboards`)).json.dashboards[0];
       assert.deepEqual(dash.filters[0].values, ["LAX", "ORD", "SFO"]);
-      assert.equal(dash.latest, new Date(BASE + 89 * 20_000).toISOString());
+      // The end of the newest event's minute (events every 20 s: the last at 29:40).
+      assert.equal(dash.latest, new Date(BASE + 30 * 60_000).toISOString());
       assert.equal(dash.range_ms, 6 * 3_600_000);
       const range = `from=${new Date(BASE).toISOString()}&to=${new Date(BASE + 3_600_000).toISOString()}`;
       const chart = async (id: string, extra = "") =>

@@ -82,6 +82,10 @@ describe("web console in Chromium", { skip }, () => {
       await w.page.getByRole("button", { name: "Sign in" }).click();
       await w.page.waitForSelector('main[data-page="overview"][data-ready="true"]');
       await screenshot(w.page, "login-then-overview");
+      // A stored key the server no longer accepts leads back to the sign-in page.
+      const stale = await openConsole(browser, demo.url, "revoked-key");
+      await stale.page.waitForSelector('main[data-page="login"]');
+      await stale.close();
       // The 401 of the wrong key is an answer the page handled, not a script error.
       assert.deepEqual(
         w.errors.filter((e) => !/401/.test(e)),

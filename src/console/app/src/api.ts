@@ -144,9 +144,51 @@ export async function request(path: string, options: CallOptions = {}): Promise<
   }
 }
 
+/** GETs started before the page asked for them (see {@link prefetch}), each used once. */
+const prefetched = new Map<string, { at: number; response: Promise<Response> }>();
+/** A prefetched answer older than this is not used: the page asks again. */
+const PREFETCH_TTL_MS = 10_000;
+
+/**
+ * Starts a GET with the stored key now, so the answer is on its way while the session and the
+ * page's code load (a page's first data otherwise waits for both). The next `api(path)` without
+ * options of its own takes it; errors then surface there, as if it had been asked for then.
+ */
+export function prefetch(path: string): void {
+  if (storedKey() === null || prefetched.has(path)) return;
+  const response = request(path);
+  response.catch(() => undefined); // Reported to the page that takes it.
+  prefetched.set(path, { at: Date.now(), response });
+}
+
+/**
+ * The JSON of a prefetched answer, without taking it (the page still can): for prefetches that
+ * depend on another one's answer. Undefined when `path` was not prefetched.
+ */
+export function peekPrefetched<T>(path: string): Promise<T> | undefined {
+  const held = prefetched.get(path);
+  // Cloned as soon as it arrives, before the page that takes it reads the body.
+  return held?.response.then((r) => r.clone().json() as Promise<T>);
+}
+
+function takePrefetched(path: string, options: CallOptions): Promise<Response> | undefined {
+  const held = prefetched.get(path);
+  if (held === undefined) return undefined;
+  prefetched.delete(path);
+  const plain = options.method === undefined && options.key === undefined && !options.body;
+  return plain && Date.now() - held.at < PREFETCH_TTL_MS ? held.response : undefined;
+}
+
 /** Calls the API and answers its JSON body. */
 export async function api<T>(path: string, options: CallOptions = {}): Promise<T> {
-  const res = await request(path, options);
+  const early = takePrefetched(path, options);
+  const res = await (early === undefined
+    ? request(path, options)
+    : early.catch((error: unknown) => {
+        // A prefetch may have run before the app set what a 401 does: do it now.
+        if (error instanceof ApiError && error.status === 401) unauthorized();
+        throw error;
+      }));
   try {
     return (await res.json()) as T;
   } catch (error) {

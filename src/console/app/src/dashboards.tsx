@@ -1,6 +1,6 @@
 // The dashboards pages: the list, and one dashboard's charts over a time range with its filters, refreshed live.
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, isAbort, sleep, withQuery } from "./api.js";
+import { api, isAbort, peekPrefetched, prefetch, sleep, withQuery } from "./api.js";
 import { EChart } from "./chart.js";
 import { cartesianOption } from "./chart-options.js";
 import { fmtDuration, fmtInt, fmtNumber, fmtRange, fmtTime, toMs, toNumber } from "./format.js";
@@ -158,19 +158,13 @@ function ChartCard(props: {
 
   useEffect(() => {
     const abort = new AbortController();
-    const path = `/v1/dashboards/${encodeURIComponent(board)}/charts/${encodeURIComponent(chart.id)}`;
     const load = async (): Promise<void> => {
       for (;;) {
         const scope = props.scopeRef.current;
         try {
-          const answer = await api<ChartData>(
-            withQuery(path, {
-              from: new Date(scope.from).toISOString(),
-              to: new Date(scope.to).toISOString(),
-              ...scope.filters,
-            }),
-            { signal: abort.signal },
-          );
+          const answer = await api<ChartData>(chartPath(board, chart.id, scope), {
+            signal: abort.signal,
+          });
           setData(answer);
           setUpdates((n) => n + 1);
           setError(null);
@@ -240,9 +234,43 @@ export function DashboardPage(props: { name: string }) {
   );
 }
 
+/** The request for a chart's rows over a scope (the page and the prefetch build it alike). */
+function chartPath(board: string, chart: string, scope: Scope): string {
+  return withQuery(
+    `/v1/dashboards/${encodeURIComponent(board)}/charts/${encodeURIComponent(chart)}`,
+    {
+      from: new Date(scope.from).toISOString(),
+      to: new Date(scope.to).toISOString(),
+      ...scope.filters,
+    },
+  );
+}
+
+/** The range a dashboard opens with, in ms (its declared default, else a day). */
+function defaultRange(board: Dashboard): number {
+  return board.range_ms > 0 ? board.range_ms : 24 * HOUR;
+}
+
+/**
+ * Starts loading a dashboard before the app has checked the session: its definition, then each
+ * chart's rows over the default range (ending at `latest`, no filter), which the page then takes.
+ */
+export function prefetchDashboard(name: string): void {
+  prefetch("/v1/dashboards");
+  peekPrefetched<DashboardList>("/v1/dashboards")
+    ?.then((list) => {
+      const board = list.dashboards?.find((d) => d.name === name);
+      const end = toMs(board?.latest ?? null);
+      if (board === undefined || end === null) return;
+      const scope: Scope = { from: end - defaultRange(board), to: end, filters: {} };
+      for (const c of board.charts ?? []) prefetch(chartPath(board.name, c.id, scope));
+    })
+    .catch(() => undefined); // The page asks again and shows the error.
+}
+
 function DashboardView(props: { board: Dashboard }) {
   const { board } = props;
-  const [rangeMs, setRangeMs] = useState(board.range_ms > 0 ? board.range_ms : 24 * HOUR);
+  const [rangeMs, setRangeMs] = useState(defaultRange(board));
   const [follow, setFollow] = useState(true);
   const [latest, setLatest] = useState<number | null>(() => toMs(board.latest));
   const [frozen, setFrozen] = useState<number | null>(null);
