@@ -23,6 +23,7 @@ import {
   Page,
   Section,
   StatusBadge,
+  TableHead,
   useAsync,
   useSession,
 } from "./ui.js";
@@ -216,27 +217,19 @@ function RunTasks(props: { detail: RunDetail }) {
       ) : (
         <table class="data">
           <caption>Tasks of run #{props.detail.run.id}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Model</th>
-              <th scope="col">Days</th>
-              <th scope="col">Status</th>
-              <th scope="col" class="num">
-                Attempts
-              </th>
-              <th scope="col">Started</th>
-              <th scope="col" class="num">
-                ms
-              </th>
-              <th scope="col" class="num">
-                Rows in
-              </th>
-              <th scope="col" class="num">
-                Rows out
-              </th>
-              <th scope="col">Error</th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={[
+              "Model",
+              "Days",
+              "Status",
+              "#Attempts",
+              "Started",
+              "#ms",
+              "#Rows in",
+              "#Rows out",
+              "Error",
+            ]}
+          />
           <tbody>
             {tasks.map((t, i) => (
               <tr key={`${t.model}-${i}`}>
@@ -291,19 +284,9 @@ function RunHistory(props: { runs: Run[]; refresh: number }) {
   return (
     <div class="table-wrap">
       <table class="data">
-        <thead>
-          <tr>
-            <th scope="col">Run</th>
-            <th scope="col">Trigger</th>
-            <th scope="col">Status</th>
-            <th scope="col">Started</th>
-            <th scope="col">Duration</th>
-            <th scope="col">Days</th>
-            <th scope="col" class="num">
-              Rows out
-            </th>
-          </tr>
-        </thead>
+        <TableHead
+          columns={["Run", "Trigger", "Status", "Started", "Duration", "Days", "#Rows out"]}
+        />
         <tbody>
           {props.runs.map((run) => {
             const open = expanded === run.id;
@@ -368,16 +351,7 @@ function NotFresh(props: { partitions: Partition[] }) {
             The first {MAX_NOT_FRESH} of {fmtInt(list.length)}
           </caption>
         )}
-        <thead>
-          <tr>
-            <th scope="col">Model</th>
-            <th scope="col">Day</th>
-            <th scope="col">Status</th>
-            <th scope="col">Reason</th>
-            <th scope="col">Built</th>
-            <th scope="col">Run</th>
-          </tr>
-        </thead>
+        <TableHead columns={["Model", "Day", "Status", "Reason", "Built", "Run"]} />
         <tbody>
           {list.slice(0, MAX_NOT_FRESH).map((p) => (
             <tr key={`${p.model}|${p.day}`}>

@@ -8,7 +8,17 @@ import { buildLineage, LAYER_ORDER, lineageHeight, lineageOption } from "./linea
 import { href, navigate } from "./router.js";
 import { sqlName } from "./streams.js";
 import type { Catalog, Cell, DatasetDetail, DatasetSummary, Plan } from "./types.js";
-import { ErrorBox, Facts, hasBatch, Loading, Page, Section, useAsync, useSession } from "./ui.js";
+import {
+  ErrorBox,
+  Facts,
+  hasBatch,
+  Loading,
+  Page,
+  Section,
+  TableHead,
+  useAsync,
+  useSession,
+} from "./ui.js";
 import type { Session } from "./types.js";
 
 /** The batch plan, or null where this process runs no batch layer (its endpoints are 404 there). */
@@ -54,23 +64,9 @@ function LayerTable(props: { layer: string; datasets: DatasetSummary[] }) {
         <caption>
           {props.layer} <span class="muted">({props.datasets.length})</span>
         </caption>
-        <thead>
-          <tr>
-            <th scope="col">Dataset</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Description</th>
-            <th scope="col" class="num">
-              Rows
-            </th>
-            <th scope="col" class="num">
-              Files
-            </th>
-            <th scope="col" class="num">
-              Size
-            </th>
-            <th scope="col">Event time</th>
-          </tr>
-        </thead>
+        <TableHead
+          columns={["Dataset", "Kind", "Description", "#Rows", "#Files", "#Size", "Event time"]}
+        />
         <tbody>
           {props.datasets.map((d) => (
             <tr key={d.name}>
@@ -259,13 +255,7 @@ export function DatasetPage(props: { name: string }) {
           <Section title="Schema" id="schema">
             <div class="table-wrap">
               <table class="data">
-                <thead>
-                  <tr>
-                    <th scope="col">Column</th>
-                    <th scope="col">Type</th>
-                    <th scope="col">Description</th>
-                  </tr>
-                </thead>
+                <TableHead columns={["Column", "Type", "Description"]} />
                 <tbody>
                   {(d.columns ?? []).map((c) => (
                     <tr key={c.name}>
@@ -286,15 +276,7 @@ export function DatasetPage(props: { name: string }) {
             ) : (
               <div class="table-wrap">
                 <table class="data">
-                  <thead>
-                    <tr>
-                      <th scope="col" class="num">
-                        Version
-                      </th>
-                      <th scope="col">Created</th>
-                      <th scope="col">Changes</th>
-                    </tr>
-                  </thead>
+                  <TableHead columns={["#Version", "Created", "Changes"]} />
                   <tbody>
                     {versions.map((v, i) => {
                       const previous = versions[i + 1];
@@ -331,22 +313,9 @@ export function DatasetPage(props: { name: string }) {
               <div class="table-wrap">
                 <table class="data">
                   {files.length > MAX_LISTED && <caption>The first {MAX_LISTED} files</caption>}
-                  <thead>
-                    <tr>
-                      <th scope="col">Partition</th>
-                      <th scope="col">Path</th>
-                      <th scope="col" class="num">
-                        Rows
-                      </th>
-                      <th scope="col" class="num">
-                        Size
-                      </th>
-                      <th scope="col">Event time</th>
-                      <th scope="col" class="num">
-                        Added in
-                      </th>
-                    </tr>
-                  </thead>
+                  <TableHead
+                    columns={["Partition", "Path", "#Rows", "#Size", "Event time", "#Added in"]}
+                  />
                   <tbody>
                     {files.slice(0, MAX_LISTED).map((f) => (
                       <tr key={f.path}>
@@ -373,21 +342,15 @@ export function DatasetPage(props: { name: string }) {
             ) : (
               <div class="table-wrap">
                 <table class="data">
-                  <thead>
-                    <tr>
-                      <th scope="col" class="num">
-                        Snapshot
-                      </th>
-                      <th scope="col">Committed</th>
-                      <th scope="col">Summary</th>
-                      <th scope="col" class="num">
-                        Files added
-                      </th>
-                      <th scope="col" class="num">
-                        Files removed
-                      </th>
-                    </tr>
-                  </thead>
+                  <TableHead
+                    columns={[
+                      "#Snapshot",
+                      "Committed",
+                      "Summary",
+                      "#Files added",
+                      "#Files removed",
+                    ]}
+                  />
                   <tbody>
                     {snapshots.slice(0, MAX_LISTED).map((s) => (
                       <tr key={s.id}>

@@ -6,7 +6,7 @@ import { cartesianOption } from "./chart-options.js";
 import { fmtDuration, fmtInt, fmtNumber, fmtRange, fmtTime, toMs, toNumber } from "./format.js";
 import { href } from "./router.js";
 import type { ChartData, Dashboard, DashboardChart } from "./types.js";
-import { ErrorBox, Loading, Page, ResultTable, useAsync } from "./ui.js";
+import { ErrorBox, Loading, Page, ResultTable, TableHead, useAsync } from "./ui.js";
 
 const HOUR = 3_600_000;
 const PRESETS: [label: string, ms: number][] = [
@@ -35,17 +35,9 @@ export function DashboardsPage() {
       ) : (
         <div class="table-wrap">
           <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Dashboard</th>
-                <th scope="col">Description</th>
-                <th scope="col" class="num">
-                  Charts
-                </th>
-                <th scope="col">Default range</th>
-                <th scope="col">Latest data</th>
-              </tr>
-            </thead>
+            <TableHead
+              columns={["Dashboard", "Description", "#Charts", "Default range", "Latest data"]}
+            />
             <tbody>
               {boards.map((b) => (
                 <tr key={b.name}>

@@ -7,7 +7,7 @@ import { useLiveOverview } from "./live.js";
 import type { LiveState } from "./live.js";
 import { href } from "./router.js";
 import type { Overview } from "./types.js";
-import { ErrorBox, Loading, Page, Section, StatusBadge } from "./ui.js";
+import { ErrorBox, Loading, Page, Section, StatusBadge, TableHead } from "./ui.js";
 
 /** A view whose speed layer has not advanced for longer than this is marked stale. */
 const STALE_MS = 60_000;
@@ -78,22 +78,9 @@ function Consumers(props: { streams: Overview["streams"] }) {
   return (
     <div class="table-wrap">
       <table class="data">
-        <thead>
-          <tr>
-            <th scope="col">Stream</th>
-            <th scope="col">Consumer</th>
-            <th scope="col" class="num">
-              Partition
-            </th>
-            <th scope="col" class="num">
-              Position
-            </th>
-            <th scope="col" class="num">
-              Lag
-            </th>
-            <th scope="col">Freshness</th>
-          </tr>
-        </thead>
+        <TableHead
+          columns={["Stream", "Consumer", "#Partition", "#Position", "#Lag", "Freshness"]}
+        />
         <tbody>
           {rows.map((c) => (
             <tr key={`${c.stream}/${c.name}/${c.partition}`}>
@@ -132,16 +119,9 @@ function SpeedTable(props: { speed: Overview["speed"] }) {
   return (
     <div class="table-wrap">
       <table class="data">
-        <thead>
-          <tr>
-            <th scope="col">View</th>
-            <th scope="col">Stream</th>
-            <th scope="col">Newest event</th>
-            <th scope="col">Watermark</th>
-            <th scope="col">Checkpoint</th>
-            <th scope="col">Freshness</th>
-          </tr>
-        </thead>
+        <TableHead
+          columns={["View", "Stream", "Newest event", "Watermark", "Checkpoint", "Freshness"]}
+        />
         <tbody>
           {props.speed.map((v) => (
             <tr key={`${v.view}/${v.stream}`}>
@@ -213,12 +193,7 @@ function BatchState(props: { overview: Overview }) {
       ) : (
         <div class="table-wrap">
           <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">View</th>
-                <th scope="col">Batch until</th>
-              </tr>
-            </thead>
+            <TableHead columns={["View", "Batch until"]} />
             <tbody>
               {batch.map((b) => (
                 <tr key={b.view}>
@@ -263,22 +238,7 @@ function Storage(props: { storage: Overview["storage"] }) {
   return (
     <div class="table-wrap">
       <table class="data">
-        <thead>
-          <tr>
-            <th scope="col">Dataset</th>
-            <th scope="col">Layer</th>
-            <th scope="col">Tier</th>
-            <th scope="col" class="num">
-              Files
-            </th>
-            <th scope="col" class="num">
-              Rows
-            </th>
-            <th scope="col" class="num">
-              Size
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={["Dataset", "Layer", "Tier", "#Files", "#Rows", "#Size"]} />
         <tbody>
           {props.storage.map((s) => (
             <tr key={`${s.dataset}/${s.tier}`}>

@@ -13,6 +13,7 @@ import {
   ResultTable,
   Section,
   StatusBadge,
+  TableHead,
   useAsync,
   useSession,
 } from "./ui.js";
@@ -36,21 +37,7 @@ export function StreamsPage() {
       ) : (
         <div class="table-wrap">
           <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Stream</th>
-                <th scope="col" class="num">
-                  Events/s
-                </th>
-                <th scope="col" class="num">
-                  End of log
-                </th>
-                <th scope="col" class="num">
-                  Dead letters
-                </th>
-                <th scope="col">Data</th>
-              </tr>
-            </thead>
+            <TableHead columns={["Stream", "#Events/s", "#End of log", "#Dead letters", "Data"]} />
             <tbody>
               {names.map((name) => {
                 const s = byName.get(name);
@@ -139,14 +126,7 @@ function Schema(props: { stream: StreamDetail }) {
       ) : (
         <div class="table-wrap">
           <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Field</th>
-                <th scope="col">Type</th>
-                <th scope="col">Required</th>
-                <th scope="col">Description</th>
-              </tr>
-            </thead>
+            <TableHead columns={["Field", "Type", "Required", "Description"]} />
             <tbody>
               {s.fields.map((f) => (
                 <tr key={f.name}>

@@ -231,3 +231,27 @@ export function Facts(props: { items: [string, ComponentChildren][] }) {
     </dl>
   );
 }
+
+/**
+ * A table's head row: one column header per name, `scope="col"`; a name starting with `#` is a
+ * number column (right-aligned, without the `#`).
+ */
+export function TableHead(props: { columns: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {props.columns.map((c) =>
+          c.startsWith("#") ? (
+            <th key={c} scope="col" class="num">
+              {c.slice(1)}
+            </th>
+          ) : (
+            <th key={c} scope="col">
+              {c}
+            </th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}
