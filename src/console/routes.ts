@@ -8,6 +8,7 @@ import type { CatalogStore } from "../backends/contracts/index.js";
 import type { KeyPlan, StreamPlan } from "../config/index.js";
 import { TributaryError } from "../errors.js";
 import { allows, bearerSecret, type KeyRing } from "../govern/index.js";
+import { parseInstant } from "../serve/index.js";
 import type { Dashboards } from "./dashboards.js";
 import { SAMPLE_INTERVAL_MS, type OverviewSampler } from "./overview.js";
 
@@ -235,8 +236,8 @@ export async function registerConsoleRoutes(
     async (req) => {
       const key = reader(req);
       const { from: fromText, to: toText, ...filters } = req.query;
-      const to = instant(toText, "to") ?? Date.now();
-      const from = instant(fromText, "from") ?? to - 86_400_000;
+      const to = parseInstant(toText, "to") ?? Date.now();
+      const from = parseInstant(fromText, "from") ?? to - 86_400_000;
       if (from >= to) throw new TributaryError("TRB_HTTP_BAD_REQUEST", "from must be before to.");
       return deps.dashboards.chart(
         req.params.dashboard,
@@ -264,15 +265,4 @@ function visible(key: KeyPlan, o: Awaited<ReturnType<OverviewSampler["overview"]
     batch: o.batch.filter((s) => can(`view.${s.view}`)),
     storage: o.storage.filter((s) => can(s.dataset)),
   };
-}
-
-function instant(text: string | undefined, what: string): number | undefined {
-  if (text === undefined) return undefined;
-  const ms = Date.parse(text);
-  if (!Number.isFinite(ms))
-    throw new TributaryError(
-      "TRB_HTTP_BAD_REQUEST",
-      `${what} is an ISO-8601 instant, not \`${text}\`.`,
-    );
-  return ms;
 }

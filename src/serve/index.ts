@@ -2,7 +2,7 @@
 export { QueryEngine } from "./query-engine.js";
 export type { QueryEngineOptions, QueryResult } from "./query-engine.js";
 export { guardSql } from "./sql-guard.js";
-export { registerServeRoutes, registerViewRoutes } from "./routes.js";
+export { parseInstant, registerServeRoutes, registerViewRoutes } from "./routes.js";
 export { ViewStateCache, queryView } from "./view-query.js";
 export { VIEW_SCHEMA, viewColumns } from "./sql-views.js";
 export type { SqlView } from "./sql-views.js";

@@ -37,18 +37,8 @@ export function registerViewRoutes(app: FastifyInstance, deps: ViewRouteDeps): v
         );
       deps.keys.authorize(key, { kind: "read", dataset: `view.${name}` });
       const { from: fromText, to: toText, grain: grainText, ...rest } = req.query;
-      const instant = (text: string | undefined, fallback: number, what: string): number => {
-        if (text === undefined) return fallback;
-        const ms = Date.parse(text);
-        if (!Number.isFinite(ms))
-          throw new TributaryError(
-            "TRB_HTTP_BAD_REQUEST",
-            `${what} is an ISO-8601 instant, not \`${text}\`.`,
-          );
-        return ms;
-      };
-      const to = instant(toText, Date.now(), "to");
-      const from = instant(fromText, to - 86_400_000, "from");
+      const to = parseInstant(toText, "to") ?? Date.now();
+      const from = parseInstant(fromText, "from") ?? to - 86_400_000;
       if (from >= to) throw new TributaryError("TRB_HTTP_BAD_REQUEST", "from must be before to.");
       const grain = (grainText ?? node.grain) as Grain;
       if (!(grain in GRAIN_MS))
@@ -60,6 +50,21 @@ export function registerViewRoutes(app: FastifyInstance, deps: ViewRouteDeps): v
       );
     },
   );
+}
+
+/**
+ * A query parameter holding an ISO-8601 instant, as epoch ms (undefined when absent); anything
+ * else is TRB_HTTP_BAD_REQUEST naming the parameter.
+ */
+export function parseInstant(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms))
+    throw new TributaryError(
+      "TRB_HTTP_BAD_REQUEST",
+      `${what} is an ISO-8601 instant, not \`${text}\`.`,
+    );
+  return ms;
 }
 
 /** Registers `POST /v1/query` `{ "sql": "..." }` → `{ columns, rows }`. */

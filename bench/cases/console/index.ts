@@ -22,9 +22,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { DuckDBInstance } from "@duckdb/node-api";
 import type { Browser } from "playwright-core";
-import { quoteString } from "../../../src/lake/index.js";
 import {
   DEMO_KEYS,
   browserMissing,
@@ -33,7 +31,7 @@ import {
   type Demo,
 } from "../../../test/e2e/support/console-browser.js";
 import { ROOT, boundMetric, checkMetric, type BenchCase, type Metric } from "../../harness.js";
-import { FLIGHTS_3M } from "../lake_to_mart/raw-lake.js";
+import { dayFlights } from "../view_query/index.js";
 import { ECHARTS_UMD, startBaseline, type BaselineChart, type BaselineServer } from "./baseline.js";
 
 /** The day loaded (a Thursday of flights-3m, ~17k flights). */
@@ -103,23 +101,6 @@ function sizes(files: readonly string[]): { file: string; raw: number; gzip: num
       gzip: gzipSync(body, { level: 9 }).length,
     };
   });
-}
-
-/** The day's flights as events (ids numbered as the demo's replay numbers them), as view_query loads them. */
-async function dayFlights(): Promise<Record<string, unknown>[]> {
-  const db = await DuckDBInstance.create(":memory:", { threads: "2" });
-  const conn = await db.connect();
-  try {
-    const reader = await conn.runAndReadAll(`
-      SELECT printf('FL%07d', row_number() OVER (ORDER BY date, origin, destination, distance, delay)) AS flight_id,
-             strftime(date, '%Y-%m-%dT%H:%M:%SZ') AS date, delay::INTEGER AS delay, distance::INTEGER AS distance, origin, destination
-      FROM read_parquet(${quoteString(FLIGHTS_3M)})
-      WHERE date >= TIMESTAMP '${DAY}' AND date < TIMESTAMP '${DAY}' + INTERVAL 1 DAY`);
-    return reader.getRowObjectsJS() as Record<string, unknown>[];
-  } finally {
-    conn.closeSync();
-    db.closeSync();
-  }
 }
 
 async function call(
@@ -332,7 +313,7 @@ export const consoleCase: BenchCase = {
     const jsGzip = js.reduce((s, f) => s + f.gzip, 0);
     const jsRaw = js.reduce((s, f) => s + f.raw, 0);
 
-    const flights = await timed(`read ${DAY} of flights-3m`, dayFlights);
+    const flights = await timed(`read ${DAY} of flights-3m`, () => dayFlights(DAY));
     const browser = await timed("start chromium", launchBrowser);
     let live: Loaded | undefined;
     let baseline: BaselineServer | undefined;
