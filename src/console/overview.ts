@@ -228,6 +228,19 @@ export class OverviewSampler {
     const storage = await this.storage();
     const byName = new Map(storage.map((d) => [d.name, d]));
     const parts = Array.from({ length: s.partitions }, (_, k) => k);
+    // Each stream partition's end and each view's shards, read once for the whole overview.
+    const ends = new Map<string, number>();
+    await Promise.all(
+      s.streams.flatMap((st) =>
+        [st.name, st.deadLetters].flatMap((name) =>
+          parts.map(async (k) => ends.set(`${name}#${k}`, await this.#end(name, k))),
+        ),
+      ),
+    );
+    const endOf = (stream: string, k: number): number => ends.get(`${stream}#${k}`) ?? 1;
+    const shardsOf = new Map(
+      await Promise.all(s.views.map(async (v) => [v.name, await s.speedStatus(v.name)] as const)),
+    );
 
     const streams = await Promise.all(
       s.streams.map(async (st) => {
@@ -235,9 +248,8 @@ export class OverviewSampler {
         let end = 0;
         let pendingDead = 0;
         for (const k of parts) {
-          const [e, de, landed, landedDead] = await Promise.all([
-            this.#end(st.name, k),
-            this.#end(st.deadLetters, k),
+          const [e, de] = [endOf(st.name, k), endOf(st.deadLetters, k)];
+          const [landed, landedDead] = await Promise.all([
             s.catalog.position(s.landConsumer, st.name, k),
             s.catalog.position(s.landConsumer, st.deadLetters, k),
           ]);
@@ -253,9 +265,8 @@ export class OverviewSampler {
           });
         }
         for (const v of s.views.filter((v) => v.stream === st.name)) {
-          const shards = await s.speedStatus(v.name);
-          for (const sh of shards) {
-            const e = await this.#end(st.name, sh.partition);
+          for (const sh of shardsOf.get(v.name) ?? []) {
+            const e = endOf(st.name, sh.partition);
             const position = Math.max(1, sh.position);
             consumers.push({
               name: `speed.${v.name}`,
@@ -276,32 +287,30 @@ export class OverviewSampler {
       }),
     );
 
-    const speed = await Promise.all(
-      s.views.map(async (v) => {
-        const shards = await s.speedStatus(v.name);
-        const times = shards.map((x) => x.maxTime).filter((t): t is number => t !== null);
-        const newest = times.length > 0 ? Math.max(...times) : null;
-        const saved = shards.map((x) => x.savedAt).filter((t): t is string => t !== null);
-        let lag = 0;
-        let freshness: number | null = shards.length > 0 ? 0 : null;
-        for (const sh of shards) {
-          const e = await this.#end(v.stream, sh.partition);
-          const position = Math.max(1, sh.position);
-          lag += Math.max(0, e - position);
-          const f = this.#freshness(v.stream, sh.partition, position, e, now);
-          freshness = f === null || freshness === null ? null : Math.max(freshness, f);
-        }
-        return {
-          view: v.name,
-          stream: v.stream,
-          newest_event_time: newest === null ? null : new Date(newest).toISOString(),
-          watermark: newest === null ? null : new Date(newest - v.allowedLatenessMs).toISOString(),
-          checkpoint_at: saved.length > 0 ? saved.sort().at(0)! : null,
-          lag,
-          freshness_ms: freshness,
-        };
-      }),
-    );
+    const speed = s.views.map((v) => {
+      const shards = shardsOf.get(v.name) ?? [];
+      const times = shards.map((x) => x.maxTime).filter((t): t is number => t !== null);
+      const newest = times.length > 0 ? Math.max(...times) : null;
+      const saved = shards.map((x) => x.savedAt).filter((t): t is string => t !== null);
+      let lag = 0;
+      let freshness: number | null = shards.length > 0 ? 0 : null;
+      for (const sh of shards) {
+        const e = endOf(v.stream, sh.partition);
+        const position = Math.max(1, sh.position);
+        lag += Math.max(0, e - position);
+        const f = this.#freshness(v.stream, sh.partition, position, e, now);
+        freshness = f === null || freshness === null ? null : Math.max(freshness, f);
+      }
+      return {
+        view: v.name,
+        stream: v.stream,
+        newest_event_time: newest === null ? null : new Date(newest).toISOString(),
+        watermark: newest === null ? null : new Date(newest - v.allowedLatenessMs).toISOString(),
+        checkpoint_at: saved.length > 0 ? saved.sort().at(0)! : null,
+        lag,
+        freshness_ms: freshness,
+      };
+    });
 
     const batch = await Promise.all(
       s.views.map(async (v) => {
