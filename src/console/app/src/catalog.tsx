@@ -9,6 +9,7 @@ import { href, navigate } from "./router.js";
 import { sqlName } from "./streams.js";
 import type { Catalog, Cell, DatasetDetail, DatasetSummary, Plan } from "./types.js";
 import {
+  Crumb,
   ErrorBox,
   Facts,
   hasBatch,
@@ -212,14 +213,7 @@ export function DatasetPage(props: { name: string }) {
   return (
     <Page
       name="dataset"
-      title={
-        <>
-          <a href={href("catalog")} class="crumb">
-            Catalog
-          </a>{" "}
-          / {name}
-        </>
-      }
+      title={<Crumb page="catalog" label="Catalog" name={name} />}
       ready={data.settled}
       actions={
         <a

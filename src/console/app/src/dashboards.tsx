@@ -6,7 +6,7 @@ import { cartesianOption } from "./chart-options.js";
 import { fmtDuration, fmtInt, fmtNumber, fmtRange, fmtTime, toMs, toNumber } from "./format.js";
 import { href } from "./router.js";
 import type { ChartData, Dashboard, DashboardChart } from "./types.js";
-import { ErrorBox, Loading, Page, ResultTable, TableHead, useAsync } from "./ui.js";
+import { Crumb, ErrorBox, Loading, Page, ResultTable, TableHead, useAsync } from "./ui.js";
 
 const HOUR = 3_600_000;
 const PRESETS: [label: string, ms: number][] = [
@@ -326,14 +326,7 @@ function DashboardView(props: { board: Dashboard }) {
     <Page
       name="dashboard"
       ready={ready}
-      title={
-        <>
-          <a href={href("dashboards")} class="crumb">
-            Dashboards
-          </a>{" "}
-          / {board.title || board.name}
-        </>
-      }
+      title={<Crumb page="dashboards" label="Dashboards" name={board.title || board.name} />}
     >
       {board.description !== null && board.description !== "" && (
         <p class="lead">{board.description}</p>

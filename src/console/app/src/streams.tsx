@@ -6,6 +6,7 @@ import { href } from "./router.js";
 import type { Catalog, Overview, QueryResult, ReplayResult, StreamDetail } from "./types.js";
 import {
   CellText,
+  Crumb,
   ErrorBox,
   Facts,
   Loading,
@@ -324,14 +325,7 @@ export function StreamPage(props: { name: string }) {
   return (
     <Page
       name="streams"
-      title={
-        <>
-          <a href={href("streams")} class="crumb">
-            Streams
-          </a>{" "}
-          / {name}
-        </>
-      }
+      title={<Crumb page="streams" label="Streams" name={name} />}
       ready={schema.settled && lists.settled}
       actions={
         <a

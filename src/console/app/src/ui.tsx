@@ -1,4 +1,5 @@
 // Shared pieces of every page: the session context, the page frame, errors, status badges, tables, data loading.
+import { href } from "./router.js";
 import { createContext } from "preact";
 import type { ComponentChildren } from "preact";
 import { useContext, useEffect, useState } from "preact/hooks";
@@ -253,5 +254,17 @@ export function TableHead(props: { columns: readonly string[] }) {
         )}
       </tr>
     </thead>
+  );
+}
+
+/** A page title under its section: "<Section link> / <name>". */
+export function Crumb(props: { page: string; label: string; name: string }) {
+  return (
+    <>
+      <a href={href(props.page)} class="crumb">
+        {props.label}
+      </a>{" "}
+      / {props.name}
+    </>
   );
 }

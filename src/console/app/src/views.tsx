@@ -8,7 +8,7 @@ import { useLiveOverview } from "./live.js";
 import type { LiveOverview } from "./live.js";
 import { href } from "./router.js";
 import type { Column, ViewAnswer } from "./types.js";
-import { ErrorBox, Page, Section, useSession } from "./ui.js";
+import { Crumb, ErrorBox, Page, Section, useSession } from "./ui.js";
 
 const RANGES: [label: string, hours: number][] = [
   ["1 h", 1],
@@ -304,18 +304,7 @@ export function ViewsPage(props: { view: string | null }) {
   return (
     <Page
       name="views"
-      title={
-        props.view === null ? (
-          "Views"
-        ) : (
-          <>
-            <a href={href("views")} class="crumb">
-              Views
-            </a>{" "}
-            / {props.view}
-          </>
-        )
-      }
+      title={props.view === null ? "Views" : <Crumb page="views" label="Views" name={props.view} />}
       ready={views.every((v) => settled.has(v))}
     >
       {views.length === 0 ? (
